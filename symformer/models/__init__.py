@@ -1,0 +1,9 @@
+"""Published architectures, registered by stable name.
+
+``create(name, **config)`` builds one; ``available()`` lists them; ``spec(name)`` tells its group
+and input/output types.
+"""
+
+from .registry import ModelSpec, available, config_of, create, register, spec
+
+__all__ = ["ModelSpec", "available", "config_of", "create", "register", "spec"]
