@@ -25,6 +25,7 @@ planar groups.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -66,7 +67,7 @@ class Element:
         return Element(out, self.kind)
 
 
-class Group:
+class Group(ABC):
     """Base class. Subclasses implement sampling, the group law and their actions.
 
     Attributes
@@ -82,21 +83,25 @@ class Group:
     kinds: tuple[str, ...] = ()
 
     # -- group law -------------------------------------------------------------------------
+    @abstractmethod
     def sample(self, n: int = 1, generator: torch.Generator | None = None, *,
                dtype: torch.dtype = torch.float32, device: torch.device | str | None = None,
                kind: str | None = None) -> Element:
-        raise NotImplementedError(f"{type(self).__name__}.sample")
+        """Draw ``n`` elements (Haar-uniform where the group is compact); ``kind`` restricts
+        the draw to one of :attr:`kinds`."""
 
+    @abstractmethod
     def identity(self, n: int = 1, *, dtype: torch.dtype = torch.float32,
                  device: torch.device | str | None = None) -> Element:
-        raise NotImplementedError(f"{type(self).__name__}.identity")
+        """``n`` copies of the identity."""
 
+    @abstractmethod
     def compose(self, g: Element, h: Element) -> Element:
         """The element ``g h``: apply ``h`` first, then ``g``."""
-        raise NotImplementedError(f"{type(self).__name__}.compose")
 
+    @abstractmethod
     def inverse(self, g: Element) -> Element:
-        raise NotImplementedError(f"{type(self).__name__}.inverse")
+        """Elementwise inverse."""
 
     def matrix(self, g: Element) -> Tensor | None:
         """Matrix form (n, d, d) where one exists, else ``None``."""
@@ -119,8 +124,9 @@ class Group:
             raise ValueError(f"act expects a single group element, got a batch of {len(g)}")
         return self._act_tensor(g, x, parse_type(ftype))
 
+    @abstractmethod
     def _act_tensor(self, g: Element, x: Tensor, ftype: FieldType) -> Tensor:
-        raise NotImplementedError(f"{type(self).__name__} action on {ftype}")
+        """Action of a single element on one tensor of a parsed type."""
 
     def __mul__(self, other: "Group") -> "ProductGroup":
         return ProductGroup(self, other)

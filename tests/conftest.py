@@ -1,0 +1,23 @@
+"""Shared fixtures: every test that takes ``dtype`` runs in float32 and float64."""
+
+import pytest
+import torch
+
+
+@pytest.fixture(params=[torch.float32, torch.float64], ids=["float32", "float64"])
+def dtype(request):
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_guard_default_dtype():
+    # Deterministic tests; and no test may leave a changed global default dtype behind.
+    torch.manual_seed(0)
+    before = torch.get_default_dtype()
+    yield
+    assert torch.get_default_dtype() == before, "a test changed torch's default dtype"
+
+
+@pytest.fixture
+def generator():
+    return torch.Generator().manual_seed(1234)
