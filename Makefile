@@ -1,0 +1,26 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   - the main job (creates .venv, installs symformer, runs it)
+#   make test   - the test suite (creates .venv, installs symformer[dev], runs pytest)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test install clean
+
+$(BIN)/symformer: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	# The CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	touch $@
+
+install: $(BIN)/symformer
+
+demo: install
+	$(BIN)/symformer check
+
+test: install
+	$(BIN)/python -m pytest tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis
