@@ -61,15 +61,11 @@ def uniform_D(R: Tensor, lmax: int) -> Tensor:
     lmax : int
         Maximum degree L >= 0.
     """
-    from symformer.primitives.wigner import wigner_D
+    from symformer.primitives.wigner import rotation_part, wigner_D_blocks
 
-    det = torch.det(R)
-    proper = R * det
-    dim = (lmax + 1) ** 2
-    D = R.new_zeros(dim, dim)
-    for l in range(lmax + 1):
-        D[l * l:(l + 1) ** 2, l * l:(l + 1) ** 2] = wigner_D(l, proper) * det ** l
-    return D
+    rot, det = rotation_part(R)
+    blocks = [D * det ** l for l, D in enumerate(wigner_D_blocks(lmax, rot))]
+    return torch.block_diag(*blocks)
 
 
 class _Euclidean3(Group):
@@ -149,7 +145,8 @@ class _Euclidean3(Group):
         if geom == "irreps":
             from symformer.reps import Irreps
 
-            D = Irreps(ftype.irreps).D_from_matrix(R)
+            # Wigner matrices from angles lose accuracy in float32: build them in float64.
+            D = Irreps(ftype.irreps).D_from_matrix(R.to(torch.float64)).to(x.dtype)
             _check_last(x, D.shape[-1], ftype, self.name)
             return x @ D.T
         if geom == "uniform":
@@ -157,7 +154,8 @@ class _Euclidean3(Group):
             if x.ndim < 2 or x.shape[-2] != dim:
                 raise ValueError(f"{self.name}: a {str(ftype)!r} field must have shape "
                                  f"[..., {dim}, C], got {tuple(x.shape)}")
-            return torch.einsum("ij,...jc->...ic", uniform_D(R, ftype.lmax), x)
+            D = uniform_D(R.to(torch.float64), ftype.lmax).to(x.dtype)
+            return torch.einsum("ij,...jc->...ic", D, x)
         raise ValueError(f"{self.name} does not know how to act on field type {str(ftype)!r}")
 
 

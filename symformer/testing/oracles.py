@@ -1,0 +1,183 @@
+"""Reference transformations of typed data, written independently of :mod:`symformer.groups`.
+
+The oracle reads only the plain element fields documented in :mod:`symformer.groups.base`
+(``matrix``, ``translation``, ``perm``, ``rot90``, ``flip``, ``shift``, ``scale``) and
+transforms data with deliberately plain code: ``einsum`` with the matrix, explicit index
+gathers for permutations, explicit index arithmetic for image rotations, flips, shifts and
+upsampling, and e3nn's Wigner matrices for irreps features. It never calls a group's
+``act``; tests check that the two agree.
+
+The fields of one element are applied in a fixed order: permutation (node axes), then
+``matrix`` and ``translation``, then ``scale``, then ``flip``, ``rot90`` and ``shift`` for
+images. This matches ``ProductGroup`` products listed in that order (e.g. ``E3() * Scaling()``,
+``Dihedral(4) * CyclicShift(H, W)``); factors acting on different data commute anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import e3nn.o3
+import torch
+from torch import Tensor
+
+from symformer.groups.base import Element
+from symformer.groups.types import FieldType, TypeLike, parse_type
+
+__all__ = ["transform", "irreps_D", "uniform_D_reference", "image_rot90", "image_flip",
+           "image_shift", "image_upsample"]
+
+_IMAGE_KEYS = ("flip", "rot90", "shift")
+
+
+def irreps_D(R: Tensor, irreps: str) -> Tensor:
+    """e3nn's representation matrix of ``irreps`` (mul_ir layout) at ``R`` (3, 3), computed in
+    float64 and returned in ``R``'s dtype: shape (dim, dim)."""
+    return e3nn.o3.Irreps(irreps).D_from_matrix(R.to(torch.float64)).to(R.dtype)
+
+
+def uniform_D_reference(R: Tensor, lmax: int) -> Tensor:
+    """Block-diagonal e3nn representation of the ``uniform:lmax`` layout (degree l with parity
+    (-1)^l), shape ((L+1)^2, (L+1)^2)."""
+    R64 = R.to(torch.float64)
+    blocks = [e3nn.o3.Irrep(l, (-1) ** l).D_from_matrix(R64) for l in range(lmax + 1)]
+    return torch.block_diag(*blocks).to(R.dtype)
+
+
+def image_flip(x: Tensor) -> Tensor:
+    """Mirror along the width: ``new[..., i, j] = old[..., i, W-1-j]``."""
+    W = x.shape[-1]
+    return x[..., (W - 1) - torch.arange(W, device=x.device)]
+
+
+def image_rot90(x: Tensor, k: int) -> Tensor:
+    """``k`` quarter turns counter-clockwise (pixel (i, j) at (x, y) = (j, -i)).
+
+    One turn maps ``[..., H, W]`` to ``[..., W, H]`` with ``new[i, j] = old[j, W-1-i]``.
+    """
+    for _ in range(k % 4):
+        H, W = x.shape[-2], x.shape[-1]
+        i = torch.arange(W, device=x.device)[:, None].expand(W, H)
+        j = torch.arange(H, device=x.device)[None, :].expand(W, H)
+        x = x[..., j, (W - 1) - i]
+    return x
+
+
+def image_shift(x: Tensor, shift: tuple[int, int]) -> Tensor:
+    """Cyclic shift: ``new[i, j] = old[(i - a) mod H, (j - b) mod W]``."""
+    H, W = x.shape[-2], x.shape[-1]
+    rows = (torch.arange(H, device=x.device) - shift[0]) % H
+    cols = (torch.arange(W, device=x.device) - shift[1]) % W
+    return x[..., rows[:, None], cols[None, :]]
+
+
+def image_upsample(x: Tensor, s: int) -> Tensor:
+    """Nearest-neighbour upsampling by an integer: ``new[i, j] = old[i // s, j // s]``."""
+    H, W = x.shape[-2], x.shape[-1]
+    rows = torch.arange(H * s, device=x.device) // s
+    cols = torch.arange(W * s, device=x.device) // s
+    return x[..., rows[:, None], cols[None, :]]
+
+
+def _permute(x: Tensor, ft: FieldType, perm: Tensor) -> Tensor:
+    perm = perm.to(x.device)
+    N = perm.shape[0]
+    if ft.geom == "edge_index":
+        inv = torch.empty_like(perm)
+        inv[perm] = torch.arange(N, device=perm.device)
+        return inv[x]
+    for axis in ft.perm_axes:
+        if x.ndim <= axis or x.shape[axis] != N:
+            raise ValueError(f"oracle: a {str(ft)!r} field needs {N} nodes on axis {axis}, "
+                             f"got shape {tuple(x.shape)}")
+        x = x.movedim(axis, 0)[perm].movedim(0, axis)
+    return x
+
+
+def _refuse(ft: FieldType, keys) -> None:
+    raise ValueError(f"oracle: no exact action of an element with fields {sorted(keys)} on "
+                     f"{str(ft)!r} fields")
+
+
+def _geometric(x: Tensor, ft: FieldType, d: Mapping[str, Tensor]) -> Tensor:
+    geom = ft.geom
+    if geom in ("scalar", "edge_index"):
+        return x
+    keys = set(d) - {"perm"}
+    if not keys:
+        return x
+    if geom == "image":
+        if "translation" in d or ("matrix" in d and "rot90" not in d):
+            _refuse(ft, keys)
+        if "scale" in d:
+            s = float(d["scale"])
+            if s != round(s) or s < 1:
+                _refuse(ft, keys)
+            x = image_upsample(x, int(round(s)))
+        if "flip" in d and bool(d["flip"]):
+            x = image_flip(x)
+        if "rot90" in d:
+            x = image_rot90(x, int(d["rot90"]))
+        if "shift" in d:
+            x = image_shift(x, (int(d["shift"][0]), int(d["shift"][1])))
+        return x
+    if any(k in d for k in _IMAGE_KEYS) and "matrix" not in d:
+        _refuse(ft, keys)
+    R = d["matrix"].to(dtype=x.dtype, device=x.device) if "matrix" in d else None
+    dim = R.shape[-1] if R is not None else None
+    if geom in ("point", "vector"):
+        if R is not None:
+            if x.shape[-1] != dim:
+                raise ValueError(f"oracle: {str(ft)!r} needs last dim {dim}, got {tuple(x.shape)}")
+            x = torch.einsum("ij,...j->...i", R, x)
+            if geom == "point" and "translation" in d:
+                x = x + d["translation"].to(dtype=x.dtype, device=x.device)
+        if "scale" in d:
+            x = x * d["scale"].to(dtype=x.dtype, device=x.device)
+        return x
+    if "scale" in d or dim != 3:
+        _refuse(ft, keys)
+    if geom == "pseudovector":
+        if x.shape[-1] != 3:
+            raise ValueError(f"oracle: 'pseudovector' needs last dim 3, got {tuple(x.shape)}")
+        return torch.linalg.det(R) * torch.einsum("ij,...j->...i", R, x)
+    if geom == "irreps":
+        D = irreps_D(R, ft.irreps)
+        if x.shape[-1] != D.shape[0]:
+            raise ValueError(f"oracle: {ft.irreps!r} needs last dim {D.shape[0]}, got "
+                             f"{tuple(x.shape)}")
+        return torch.einsum("ij,...j->...i", D, x)
+    if geom == "uniform":
+        D = uniform_D_reference(R, ft.lmax)
+        if x.ndim < 2 or x.shape[-2] != D.shape[0]:
+            raise ValueError(f"oracle: {str(ft)!r} needs shape [..., {D.shape[0]}, C], got "
+                             f"{tuple(x.shape)}")
+        return torch.einsum("ij,...jc->...ic", D, x)
+    _refuse(ft, keys)
+
+
+def transform(g: Element, x: Any, ftype: TypeLike | Mapping | tuple | list) -> Any:
+    """Apply the single element ``g`` (``len(g) == 1``) to ``x`` of type ``ftype``.
+
+    ``x`` may be a tensor or a dict / list / tuple of tensors with a matching structure of
+    types (a single type applies to every entry). Raises ``ValueError`` where the element has
+    no exact action on the type.
+    """
+    if isinstance(x, Mapping):
+        types = ftype if isinstance(ftype, Mapping) else {k: ftype for k in x}
+        missing = [k for k in x if k not in types]
+        if missing:
+            raise ValueError(f"no field type given for {missing}")
+        return {k: transform(g, v, types[k]) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        types = ftype if isinstance(ftype, (list, tuple)) else [ftype] * len(x)
+        if len(types) != len(x):
+            raise ValueError(f"{len(x)} values but {len(types)} field types")
+        return type(x)(transform(g, v, t) for v, t in zip(x, types))
+    if len(g) != 1:
+        raise ValueError(f"transform expects a single group element, got a batch of {len(g)}")
+    ft = parse_type(ftype)
+    d = {k: v[0] for k, v in g.data.items()}
+    if "perm" in d:
+        x = _permute(x, ft, d["perm"])
+    return _geometric(x, ft, d)
