@@ -1,9 +1,23 @@
 """Pure functions on tensors with documented shapes: spherical harmonics, Wigner D,
-Clebsch-Gordan coefficients, tensor products, radial bases, scatter/segment ops."""
+Clebsch-Gordan coefficients, CG tensor products, radial bases, scatter/segment ops.
 
+Conventions (identical to e3nn) are written down in ``docs/conventions.md``.
+"""
+
+from .clebsch_gordan import clebsch_gordan, is_triangle, wigner_3j
+from .radial import bessel_basis, cosine_cutoff, gaussian_basis, polynomial_cutoff
+from .scatter import scatter_mean, scatter_sum, segment_softmax
 from .spherical_harmonics import NORMALIZATIONS, sh_dim, spherical_harmonics
+from .tensor_product import cg_tensor_product, cg_tensor_product_paths, sh_path_list
 from .wigner import (edge_align_rotation, random_rotation, rotation_part, rotation_to_y,
                      wigner_D, wigner_D_blocks)
 
-__all__ = ["NORMALIZATIONS", "sh_dim", "spherical_harmonics", "edge_align_rotation",
-           "random_rotation", "rotation_part", "rotation_to_y", "wigner_D", "wigner_D_blocks"]
+__all__ = [
+    "spherical_harmonics", "sh_dim", "NORMALIZATIONS",
+    "wigner_D", "wigner_D_blocks", "rotation_part", "random_rotation", "rotation_to_y",
+    "edge_align_rotation",
+    "clebsch_gordan", "wigner_3j", "is_triangle",
+    "sh_path_list", "cg_tensor_product", "cg_tensor_product_paths",
+    "gaussian_basis", "bessel_basis", "polynomial_cutoff", "cosine_cutoff",
+    "scatter_sum", "scatter_mean", "segment_softmax",
+]
