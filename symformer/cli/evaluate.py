@@ -1,0 +1,56 @@
+"""``symformer eval CHECKPOINT [--split test]``: evaluate a saved model on its task."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_parser", "run"]
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import load
+    from ..models import config_of
+    from ..train.evaluate import (RESULT_HEADERS, equivariance_error_of, evaluate_nbody,
+                                  result_row)
+    from ..train.nbody import SPLIT_NAMES
+    from ._table import format_table
+
+    model = load(args.checkpoint, map_location=args.device)
+    extra = getattr(model, "checkpoint_extra", {}) or {}
+    task = args.task or extra.get("task")
+    if task is None:
+        raise ValueError(f"checkpoint {args.checkpoint!r} does not record its task; pass --task")
+    if task != "nbody":
+        raise ValueError(f"unknown task {task!r}; available: nbody")
+    from ..data.nbody import PUBLISHED_MSE, load_split
+
+    dtype = next((p.dtype for p in model.parameters()), None)
+    data = load_split(SPLIT_NAMES[args.split], n=args.n, dtype=dtype or None)
+    name = config_of(model)["name"]
+    saved = extra.get("metrics", {}) if isinstance(extra.get("metrics"), dict) else {}
+    metrics = {
+        "model": name,
+        "test_mse": evaluate_nbody(model, data, batch_size=args.batch_size),
+        "published_mse": PUBLISHED_MSE.get(name),
+        "equivariance_error": equivariance_error_of(model, data, n_systems=args.equivariance_systems),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "seconds_per_epoch": saved.get("seconds_per_epoch"),
+    }
+    headers = list(RESULT_HEADERS)
+    headers[1] = f"our MSE ({args.split}, {data['pos'].shape[0]} systems)"
+    print(format_table(headers, [result_row(metrics)]))
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("eval", help="evaluate a saved model on its task",
+                              description="Load a model saved by 'symformer train' (model.pt) and "
+                                          "report its MSE and equivariance error.")
+    p.add_argument("checkpoint", help="path of a symformer checkpoint (model.pt)")
+    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument("--n", type=int, default=None, help="only the first N systems of the split")
+    p.add_argument("--task", default=None, help="task, when the checkpoint does not record it")
+    p.add_argument("--batch-size", type=int, default=500, dest="batch_size")
+    p.add_argument("--equivariance-systems", type=int, default=4, dest="equivariance_systems")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
+    p.set_defaults(func=run)

@@ -1,0 +1,153 @@
+"""One training run, from a resolved config to a finished run folder.
+
+``run_training(config, out)`` trains with Lightning, keeps atomic ``last``/``best`` checkpoints,
+evaluates the test set with the best-validation checkpoint and writes into ``out``:
+``metrics.json``, ``loss_curve.png``, ``trajectory.png`` and ``model.pt`` (the best model, for
+:func:`symformer.load`). ``resume=True`` continues from ``out/checkpoints/last.ckpt`` and ends
+where the uninterrupted run would have ended.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Sequence
+
+import lightning as L
+import torch
+
+from ..checkpoint import save
+from .callbacks import AtomicCheckpointIO, History, loggers, standard_callbacks
+from .evaluate import equivariance_error_of, evaluate_nbody, trajectory_figure
+from .module import RegressionModule
+from .nbody import NBodyDataModule
+from .plots import plot_loss_curve
+
+__all__ = ["run_training", "default_run_dir", "DTYPES"]
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_PRECISION = {"float32": "32-true", "float64": "64-true"}
+
+
+def default_run_dir(task: str, model_name: str, root: str | Path = "runs") -> Path:
+    """``runs/<task>/<model>-<timestamp>``."""
+    return Path(root) / task / f"{model_name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def _build(config: dict, run_dir: Path, callbacks: Sequence[L.Callback], cache_dir):
+    dtype = DTYPES[config["dtype"]]
+    data = NBodyDataModule(n_train=config["n_train"], n_val=config["n_val"],
+                           n_test=config["n_test"], batch_size=config["batch_size"], dtype=dtype,
+                           seed=config["seed"], augment_rotations=config["augment_rotations"],
+                           num_workers=config["num_workers"], cache_dir=cache_dir)
+    module = RegressionModule(config["model_name"], config["model"], loss=config["loss"],
+                              optimizer=config["optimizer"], lr=config["lr"],
+                              weight_decay=config["weight_decay"], scheduler=config["scheduler"],
+                              warmup_epochs=config["warmup_epochs"], epochs=config["epochs"],
+                              ema_decay=config["ema_decay"])
+    trainer = L.Trainer(
+        default_root_dir=str(run_dir), max_epochs=config["epochs"],
+        accelerator=config["accelerator"], devices=config["devices"],
+        strategy=config["strategy"],
+        precision=config["precision"] or _PRECISION[config["dtype"]],
+        gradient_clip_val=config["grad_clip"], deterministic=config["deterministic"],
+        callbacks=[*standard_callbacks(run_dir, progress_bar=config["progress_bar"]), *callbacks],
+        logger=loggers(run_dir), plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=config["progress_bar"], enable_model_summary=False,
+        num_sanity_val_steps=0, log_every_n_steps=1)
+    return data, module, trainer
+
+
+def run_training(config: dict, out: str | Path, *, resume: bool = False,
+                 callbacks: Sequence[L.Callback] = (), command: Sequence[str] | None = None,
+                 cache_dir: str | Path | None = None) -> dict[str, Any]:
+    """Train, test and export one run; returns the contents of ``metrics.json``.
+
+    Parameters
+    ----------
+    config : dict
+        A resolved config (:func:`symformer.train.config.resolve_config`).
+    out : path
+        Run folder (created).
+    resume : bool
+        Continue from ``out/checkpoints/last.ckpt``.
+    callbacks : sequence of Callback
+        Extra Lightning callbacks.
+    command : sequence of str, optional
+        The command line recorded in ``metrics.json`` (default ``sys.argv``).
+    cache_dir : path, optional
+        n-body data cache folder (default ``$SYMFORMER_CACHE/nbody``).
+    """
+    run_dir = Path(out)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if resume and not last.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint to resume from at {str(last)!r}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
+    warn_only_before = torch.is_deterministic_algorithms_warn_only_enabled()
+    t0 = time.perf_counter()
+    try:
+        L.seed_everything(config["seed"], workers=True, verbose=False)
+        data, module, trainer = _build(config, run_dir, callbacks, cache_dir)
+        trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume else None)
+        ckpt_cb = trainer.checkpoint_callback
+        best_path = ckpt_cb.best_model_path if ckpt_cb is not None else ""
+        if not best_path or not Path(best_path).is_file():
+            raise RuntimeError("training produced no best checkpoint (no validation epoch ran)")
+        test = trainer.test(module, datamodule=data, ckpt_path=best_path, verbose=False)
+        best = torch.load(best_path, map_location="cpu", weights_only=True)
+    finally:
+        torch.use_deterministic_algorithms(deterministic_before, warn_only=warn_only_before)
+    history = next(cb for cb in trainer.callbacks if isinstance(cb, History))
+    if not trainer.is_global_zero:
+        return {}
+    module.load_state_dict(best["state_dict"])
+    module = module.cpu()
+    model = module.export_model().eval()
+
+    test_split = data.split("test")
+    metrics = _metrics(config, module, model, history, best, test, test_split, t0, command)
+    save(model, run_dir / "model.pt",
+         extra={"task": config["task"], "config": config, "metrics": metrics})
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    plot_loss_curve(history.epochs, run_dir / "loss_curve.png",
+                    title=f"{config['model_name']} on {config['task']}")
+    trajectory_figure(model, test_split, run_dir / "trajectory.png",
+                      n=config["trajectory_systems"])
+    return metrics
+
+
+def _metrics(config, module, model, history, best, test, test_split, t0, command) -> dict:
+    from ..data.nbody import PUBLISHED_MSE
+
+    epochs = history.epochs
+    best_epoch = int(best["epoch"]) + 1 if "epoch" in best else None  # 1-based, as in history
+    val = [r["val_mse"] for r in epochs if "val_mse" in r]
+    eq = equivariance_error_of(model, test_split, n_systems=config["equivariance_systems"])
+    return {
+        "task": config["task"],
+        "model": config["model_name"],
+        "test_mse": float(test[0]["test_mse"]) if test else None,
+        "best_val_mse": min(val) if val else None,
+        "best_epoch": best_epoch,
+        "epochs_run": len(epochs),
+        "published_mse": PUBLISHED_MSE.get(config["model_name"]),
+        "equivariance_error": eq,
+        "parameters": module.num_parameters(),
+        "seconds_per_epoch": history.seconds_per_epoch(),
+        "wall_seconds": time.perf_counter() - t0,
+        "command": list(sys.argv if command is None else command),
+        "seed": config["seed"],
+        "config": config,
+        "history": epochs,
+        "host": {"torch": torch.__version__, "device": _device_name()},
+    }
+
+
+def _device_name() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return "cpu"
