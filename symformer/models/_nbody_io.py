@@ -1,0 +1,98 @@
+"""Shared pieces of the n-body models: input checks, example inputs, fully connected graphs.
+
+N-body models take flat node tensors (see :func:`symformer.data.nbody.to_graph_batch`)::
+
+    pos     : Tensor, shape (N, 3)   positions            "node:point"
+    vel     : Tensor, shape (N, 3)   velocities           "node:vector"
+    charges : Tensor, shape (N,)     charges              "node:scalar"
+    batch   : Tensor, shape (N,)     system of each node  "node:scalar" (integer)
+
+``batch`` need not be sorted and the nodes of one system need not be contiguous, so that
+permuting the node axis (``batch`` included) is a symmetry of every model.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["NBODY_IN_TYPES", "EXAMPLE_SYSTEMS", "EXAMPLE_PARTICLES", "EXAMPLE_NODES",
+           "example_inputs", "check_nbody_inputs", "fully_connected_edges"]
+
+NBODY_IN_TYPES = {"pos": "node:point", "vel": "node:vector", "charges": "node:scalar",
+                  "batch": "node:scalar"}
+EXAMPLE_SYSTEMS, EXAMPLE_PARTICLES = 3, 5
+EXAMPLE_NODES = EXAMPLE_SYSTEMS * EXAMPLE_PARTICLES
+
+
+def example_inputs(module, generator: torch.Generator, dtype: torch.dtype) -> dict:
+    """3 random systems of 5 charged particles as flat node tensors (15 nodes).
+
+    Positions ``N(0, 1)``, velocities of speed 0.5 in random directions, charges in {-1, +1},
+    as at the start of the benchmark's simulations.
+    """
+    n = EXAMPLE_NODES
+    pos = torch.randn(n, 3, generator=generator, dtype=torch.float64)
+    vel = torch.randn(n, 3, generator=generator, dtype=torch.float64)
+    vel = 0.5 * vel / vel.norm(dim=-1, keepdim=True)
+    charges = torch.randint(0, 2, (n,), generator=generator).to(torch.float64) * 2 - 1
+    batch = torch.arange(EXAMPLE_SYSTEMS).repeat_interleave(EXAMPLE_PARTICLES)
+    return {"pos": pos.to(dtype), "vel": vel.to(dtype), "charges": charges.to(dtype),
+            "batch": batch}
+
+
+def check_nbody_inputs(pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> None:
+    """Raise ``TypeError``/``ValueError`` naming the argument unless the inputs are consistent
+    flat node tensors (shapes above, one floating dtype, integer ``batch >= 0``, finite)."""
+    for name, x in (("pos", pos), ("vel", vel), ("charges", charges), ("batch", batch)):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+    if not pos.is_floating_point():
+        raise TypeError(f"pos: expected a floating dtype, got {pos.dtype}")
+    if pos.ndim != 2 or pos.shape[1] != 3:
+        raise ValueError(f"pos: expected shape (N, 3), got {tuple(pos.shape)}")
+    if pos.shape[0] == 0:
+        raise ValueError("pos: expected at least one node, got shape (0, 3)")
+    n = pos.shape[0]
+    if vel.shape != pos.shape:
+        raise ValueError(f"vel: expected shape {tuple(pos.shape)} like pos, got {tuple(vel.shape)}")
+    if charges.shape != (n,):
+        raise ValueError(f"charges: expected shape ({n},), got {tuple(charges.shape)}")
+    if batch.shape != (n,):
+        raise ValueError(f"batch: expected shape ({n},), got {tuple(batch.shape)}")
+    for name, x in (("vel", vel), ("charges", charges)):
+        if x.dtype != pos.dtype:
+            raise TypeError(f"{name}: expected dtype {pos.dtype} like pos, got {x.dtype}")
+    if batch.is_floating_point() or batch.dtype == torch.bool or batch.is_complex():
+        raise TypeError(f"batch: expected an integer dtype, got {batch.dtype}")
+    if int(batch.min()) < 0:
+        raise ValueError("batch: expected non-negative system indices")
+    for name, x in (("pos", pos), ("vel", vel), ("charges", charges)):
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{name}: contains NaN or infinite values")
+
+
+def fully_connected_edges(batch: Tensor) -> Tensor:
+    """Every ordered pair of distinct nodes in the same system.
+
+    Parameters
+    ----------
+    batch : Tensor, shape (N,), integer >= 0; need not be sorted.
+
+    Returns
+    -------
+    Tensor, shape (2, E), long, with ``E = sum_g n_g (n_g - 1)``; ``[0]`` is the source j and
+    ``[1]`` the target i (messages flow j -> i), grouped by system in ascending order.
+    """
+    batch = batch.long()
+    order = torch.argsort(batch, stable=True)  # nodes grouped by system
+    counts = torch.bincount(batch)  # (G,)
+    start = torch.cumsum(counts, 0) - counts  # first position of each system in `order`
+    pairs = counts * counts
+    graph = torch.repeat_interleave(torch.arange(len(counts), device=batch.device), pairs)
+    k = torch.arange(graph.shape[0], device=batch.device) - (torch.cumsum(pairs, 0) - pairs)[graph]
+    n = counts[graph]
+    a, b = k // n, k % n  # local (target, source) of each of the n^2 pairs
+    keep = a != b
+    base = start[graph]
+    return torch.stack([order[(base + b)[keep]], order[(base + a)[keep]]])
