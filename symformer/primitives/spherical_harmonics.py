@@ -98,7 +98,8 @@ def spherical_harmonics(lmax: int, vectors: Tensor, normalize: bool = True,
     v = _safe_normalize(vectors) if normalize else vectors
     # Textbook axes: x' = z, y' = x, polar z' = y.
     xp, yp, zp = v[..., 2], v[..., 0], v[..., 1]
-    r2 = None if normalize else xp * xp + yp * yp + zp * zp
+    # Always homogeneous (r^2 kept even on the sphere): a zero vector then gives Y^l = 0, l > 0.
+    r2 = xp * xp + yp * yp + zp * zp
 
     # Q_l^m, vectorised over m: list of tensors (..., l+1).
     one = torch.ones_like(zp)
@@ -111,7 +112,7 @@ def spherical_harmonics(lmax: int, vectors: Tensor, normalize: bool = True,
             m = torch.arange(l - 1, dtype=v.dtype, device=v.device)
             a = (2 * l - 1) / (l - m)
             b = (l + m - 1) / (l - m)
-            low = qs[-2] if r2 is None else qs[-2] * r2.unsqueeze(-1)
+            low = qs[-2] * r2.unsqueeze(-1)
             parts.append(a * zp.unsqueeze(-1) * prev[..., : l - 1] - b * low)
         parts.append((2 * l - 1) * zp.unsqueeze(-1) * top)      # m = l - 1
         parts.append((2 * l - 1) * top)                          # m = l

@@ -117,7 +117,8 @@ def rotation_to_y(vec: Tensor) -> Tensor:
     revisited") with y as the reference axis: branch-free, exact and smooth everywhere except
     across the plane ``v_y = 0`` (where the frame flips its azimuth, which SO(2)-equivariant
     operations around y do not see). Near ``+-y`` it is smooth and well conditioned. Zero vectors
-    are treated as ``+y`` (``R = I``), with zero gradient.
+    are treated as ``+y``; ``R(+y) = I`` and ``R(-y)`` is the half turn about z.
+    Zero vectors get zero gradient.
 
     Parameters
     ----------
@@ -137,9 +138,9 @@ def rotation_to_y(vec: Tensor) -> Tensor:
     x, y, z = v.unbind(-1)
     s = torch.where(y >= 0, torch.ones_like(y), -torch.ones_like(y))
     a = -1 / (s + y)
-    b = z * x * a
-    # Duff's frame for normal n = (z, x, y) in textbook axes, mapped back to (x, y, z).
-    b1 = torch.stack([s * b, -s * z, 1 + s * z * z * a], dim=-1)  # unit, orthogonal to v
+    # Duff's tangent for the normal n = (z, x, y) in textbook axes, mapped back to (x, y, z);
+    # unit and orthogonal to v, and (1, 0, 0) at v = +y so that R(+y) = I.
+    b1 = torch.stack([s + x * x * a, -x, x * z * a], dim=-1)
     b2 = torch.linalg.cross(b1, v, dim=-1)
     return torch.stack([b1, v, b2], dim=-2)
 
