@@ -242,7 +242,7 @@ class GraphBatch:
     def split(self) -> list[dict]:
         """Per-graph dicts (``pos``, node fields, graph fields without the batch axis, and local
         ``edge_index``/``cell``/``edge_shift`` when present); ``collate(b.split())`` rebuilds ``b``
-        when every graph has at least one node."""
+        (graphs without nodes included) given the same ``node_keys``/``graph_keys``."""
         ptr = self.ptr.tolist()
         if self.edge_index is not None:
             edge_graph = self.batch[self.edge_index[1]]

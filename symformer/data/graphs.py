@@ -11,7 +11,9 @@ Conventions shared by every builder:
   ``self_loops=True``. Neighbours are those with distance ``< r`` (strict).
 * Memory: candidate pairs are enumerated inside each graph only (``sum_b n_b^2`` pairs, never a
   global ``N x N``) and processed in chunks of at most ``max_pairs`` pairs, so peak memory is
-  ``O(N + max_pairs)`` whatever the batch size. Time is that of brute force, ``O(sum_b n_b^2)``.
+  ``O(N + max_pairs)`` whatever the batch size. Time is that of brute force, ``O(sum_b n_b^2)``:
+  right for batches of molecules and small crystals; a single graph of 10^4+ nodes would want a
+  cell list.
 """
 
 from __future__ import annotations
@@ -104,14 +106,37 @@ def fully_connected_graph(batch_or_num_nodes: Tensor | int, self_loops: bool = F
     return torch.cat(pieces, 1) if pieces else torch.zeros(2, 0, dtype=torch.long, device=device)
 
 
-def _select(src: Tensor, dst: Tensor, d2: Tensor, r2: float, k: int | None, self_loops: bool):
+def _select(src: Tensor, dst: Tensor, d2: Tensor, r2: float, k: int | None, self_loops: bool,
+            start: Tensor) -> tuple[Tensor, Tensor]:
+    """Keep candidate pairs within ``r2`` (and, with ``k``, the ``k`` nearest per target; ties go
+    to the lower source). Input and output are in (target, source) order."""
     keep = d2 < r2
     if not self_loops:
         keep &= src != dst
+    if k is None:
+        return src[keep], dst[keep]
+    a = int(dst[0])
+    rows, local = dst - a, src - start[dst]  # [P] target row and position in its run
+    t, m = int(dst[-1]) - a + 1, int(local.max()) + 1
+    if t * m <= 2 * src.shape[0]:
+        # dense [targets, run] block: the k-th smallest distance per row (topk) is the threshold;
+        # rows keep everything below it and the lowest-index entries equal to it
+        if k == 0:
+            return src[:0], dst[:0]
+        d = d2.new_full((t, m), float("inf"))
+        d[rows, local] = torch.where(keep, d2, torch.full_like(d2, float("inf")))
+        kk = min(k, m)
+        thr = torch.topk(d, kk, dim=1, largest=False).values[:, -1:]  # [t, 1]
+        less, equal = d < thr, d == thr
+        room = kk - less.sum(1, keepdim=True)
+        sel = (less | (equal & (torch.cumsum(equal, 1) <= room))) & torch.isfinite(d)
+        r_idx, c_idx = sel.nonzero(as_tuple=True)  # row-major: (target, source) order
+        tgt = r_idx + a
+        return start[tgt] + c_idx, tgt
     src, dst, d2 = src[keep], dst[keep], d2[keep]
-    if k is None or src.numel() == 0:
+    if src.numel() == 0:
         return src, dst
-    # nearest k per target: order by (target, distance); ties keep the lower source first
+    # mixed run lengths: order by (target, distance) with two stable sorts
     order = torch.sort(d2, stable=True).indices
     order = order[torch.sort(dst[order], stable=True).indices]
     dst_o = dst[order]
@@ -148,7 +173,7 @@ def radius_graph(pos: Tensor, r: float, batch: Tensor | None = None,
     pieces = []
     for src, dst in _pair_chunks(start, count, 1, max_pairs):
         d2 = (pos[src] - pos[dst]).square().sum(-1)  # [P]
-        pieces.append(torch.stack(_select(src, dst, d2, r * r, max_num_neighbors, self_loops)))
+        pieces.append(torch.stack(_select(src, dst, d2, r * r, max_num_neighbors, self_loops, start)))
     if not pieces:
         return torch.zeros(2, 0, dtype=torch.long, device=pos.device)
     return torch.cat(pieces, 1)
