@@ -4,8 +4,9 @@ The oracle reads only the plain element fields documented in :mod:`symformer.gro
 (``matrix``, ``translation``, ``perm``, ``rot90``, ``flip``, ``shift``, ``scale``) and
 transforms data with deliberately plain code: ``einsum`` with the matrix, explicit index
 gathers for permutations, explicit index arithmetic for image rotations, flips, shifts and
-upsampling, and e3nn's Wigner matrices for irreps features. It never calls a group's
-``act``; tests check that the two agree.
+upsampling, and for irreps features Wigner matrices ``exp(omega . X^l)`` built from scipy's
+rotation vector and e3nn's so(3) generators (in float64). It never calls a group's ``act``;
+tests check that the two agree, and that the Wigner matrices match e3nn's ``D_from_matrix``.
 
 The fields of one element are applied in a fixed order: permutation (node axes), then
 ``matrix`` and ``translation``, then ``scale``, then ``flip``, ``rot90`` and ``shift`` for
@@ -19,6 +20,7 @@ from typing import Any, Mapping
 
 import e3nn.o3
 import torch
+from scipy.spatial.transform import Rotation
 from torch import Tensor
 
 from symformer.groups.base import Element
@@ -30,18 +32,49 @@ __all__ = ["transform", "irreps_D", "uniform_D_reference", "image_rot90", "image
 _IMAGE_KEYS = ("flip", "rot90", "shift")
 
 
+def _su2_generators(l: int) -> Tensor:
+    """Angular-momentum generators (x, z, -y as in e3nn) in the complex basis, complex128."""
+    m = torch.arange(-l, l, dtype=torch.float64)
+    raising = torch.diag(-torch.sqrt(l * (l + 1) - m * (m + 1)), diagonal=-1)
+    m = torch.arange(-l + 1, l + 1, dtype=torch.float64)
+    lowering = torch.diag(torch.sqrt(l * (l + 1) - m * (m - 1)), diagonal=1)
+    m = torch.arange(-l, l + 1, dtype=torch.float64)
+    raising, lowering = raising.to(torch.complex128), lowering.to(torch.complex128)
+    return torch.stack([0.5 * (raising + lowering), torch.diag(1j * m).to(torch.complex128),
+                        -0.5j * (raising - lowering)])
+
+
+def _wigner_proper(l: int, R: Tensor) -> Tensor:
+    """D^l of a rotation R (3, 3) as ``exp(omega . X^l)``, float64 (2l+1, 2l+1).
+
+    omega is scipy's rotation vector of R and X^l e3nn's real-basis so(3) generators, rebuilt in
+    float64 (e3nn's own are float32 and its ``D_from_matrix`` is only ~1e-7 accurate).
+    """
+    omega = torch.from_numpy(Rotation.from_matrix(R.detach().cpu().double().numpy())
+                             .as_rotvec()).to(torch.float64)
+    Q = e3nn.o3.change_basis_real_to_complex(l, dtype=torch.float64)
+    X = torch.real(torch.conj(Q.T) @ _su2_generators(l) @ Q)  # (3, 2l+1, 2l+1), x y z order
+    return torch.linalg.matrix_exp(torch.einsum("i,ijk->jk", omega, X))
+
+
+def _irrep_D(l: int, p: int, R: Tensor) -> Tensor:
+    det = float(torch.linalg.det(R.detach().double()))
+    sign = 1.0 if det > 0 else -1.0
+    return _wigner_proper(l, sign * R.detach().double()) * (p if sign < 0 else 1)
+
+
 def irreps_D(R: Tensor, irreps: str) -> Tensor:
-    """e3nn's representation matrix of ``irreps`` (mul_ir layout) at ``R`` (3, 3), computed in
-    float64 and returned in ``R``'s dtype: shape (dim, dim)."""
-    return e3nn.o3.Irreps(irreps).D_from_matrix(R.to(torch.float64)).to(R.dtype)
+    """Representation matrix of O(3) ``irreps`` (e3nn string, mul_ir layout) at orthogonal
+    ``R`` (3, 3), shape (dim, dim), in ``R``'s dtype and device (computed in float64)."""
+    blocks = [_irrep_D(ir.l, ir.p, R) for mul, ir in e3nn.o3.Irreps(irreps) for _ in range(mul)]
+    return torch.block_diag(*blocks).to(dtype=R.dtype, device=R.device)
 
 
 def uniform_D_reference(R: Tensor, lmax: int) -> Tensor:
-    """Block-diagonal e3nn representation of the ``uniform:lmax`` layout (degree l with parity
+    """Block-diagonal representation of the ``uniform:lmax`` layout (degree l with parity
     (-1)^l), shape ((L+1)^2, (L+1)^2)."""
-    R64 = R.to(torch.float64)
-    blocks = [e3nn.o3.Irrep(l, (-1) ** l).D_from_matrix(R64) for l in range(lmax + 1)]
-    return torch.block_diag(*blocks).to(R.dtype)
+    blocks = [_irrep_D(l, (-1) ** l, R) for l in range(lmax + 1)]
+    return torch.block_diag(*blocks).to(dtype=R.dtype, device=R.device)
 
 
 def image_flip(x: Tensor) -> Tensor:
