@@ -20,6 +20,7 @@ def _collect_overrides(parser: argparse.ArgumentParser):
 
     def parse_known_args(self, args=None, namespace=None):
         ns, extras = original(args, namespace)
+        ns.argv = ["symformer", "train", *(sys.argv[2:] if args is None else args)]
         ns.overrides = list(getattr(ns, "overrides", None) or []) + list(extras)
         return ns, []
 
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and args.out is None:
         raise ValueError("--resume needs --out DIR, the run folder to continue")
     out = args.out or default_run_dir(args.task, args.model)
-    metrics = run_training(config, out, resume=args.resume, command=["symformer", *sys.argv[1:]])
+    metrics = run_training(config, out, resume=args.resume, command=args.argv)
     if metrics:
         print()
         print(format_table(RESULT_HEADERS, [result_row(metrics)]))

@@ -41,7 +41,10 @@ def checkpoint_callback(run_dir: str | Path) -> ModelCheckpoint:
     """``last.ckpt`` after every epoch and ``best.ckpt`` at the lowest ``val_mse``."""
     return ModelCheckpoint(dirpath=Path(run_dir) / "checkpoints", filename="best",
                            monitor=MONITOR, mode="min", save_top_k=1, save_last=True,
-                           enable_version_counter=False, auto_insert_metric_name=False)
+                           enable_version_counter=False, auto_insert_metric_name=False,
+                           # at train-epoch end (Lightning runs checkpointing last), so that the
+                           # History row of the epoch is inside the checkpoint
+                           save_on_train_epoch_end=True)
 
 
 class History(L.Callback):

@@ -110,8 +110,9 @@ def run_training(config: dict, out: str | Path, *, resume: bool = False,
 
     test_split = data.split("test")
     metrics = _metrics(config, module, model, history, best, test, test_split, t0, command)
-    save(model, run_dir / "model.pt",
-         extra={"task": config["task"], "config": config, "metrics": metrics})
+    # Through JSON: plain types only (weights_only loading rejects e.g. str subclasses).
+    extra = json.loads(json.dumps({"task": config["task"], "config": config, "metrics": metrics}))
+    save(model, run_dir / "model.pt", extra=extra)
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     plot_loss_curve(history.epochs, run_dir / "loss_curve.png",
                     title=f"{config['model_name']} on {config['task']}")
@@ -143,7 +144,7 @@ def _metrics(config, module, model, history, best, test, test_split, t0, command
         "seed": config["seed"],
         "config": config,
         "history": epochs,
-        "host": {"torch": torch.__version__, "device": _device_name()},
+        "host": {"torch": str(torch.__version__), "device": _device_name()},
     }
 
 

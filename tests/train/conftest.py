@@ -39,3 +39,9 @@ def nbody_cache(tmp_path_factory):
         os.environ.pop("SYMFORMER_CACHE", None)
     else:
         os.environ["SYMFORMER_CACHE"] = before
+
+
+@pytest.fixture(scope="session")
+def toy_model():
+    """Name of the test-only registered model (registered when this conftest is imported)."""
+    return TOY
