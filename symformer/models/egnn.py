@@ -63,6 +63,16 @@ class EGCLVel(nn.Module):
             self.coord_mlp.append(nn.Tanh())
         self.coord_mlp_vel = _mlp(hidden, hidden, 1)
 
+    def _edge_messages(self, h, radial, edge_attr, src, dst):
+        """``edge_mlp(cat[h_i, h_j, radial, edge_attr])``, with the first linear map applied to
+        node features per node before gathering (E / N times fewer multiply-adds)."""
+        first, hidden = self.edge_mlp[0], h.shape[-1]
+        w = first.weight  # [hidden, 2 hidden + 1 + edge_dim]
+        h_i = torch.nn.functional.linear(h, w[:, :hidden], first.bias)  # [N, hidden]
+        h_j = h @ w[:, hidden:2 * hidden].T  # [N, hidden]
+        pre = h_i[dst] + h_j[src] + torch.cat([radial, edge_attr], dim=-1) @ w[:, 2 * hidden:].T
+        return self.edge_mlp[1:](pre)
+
     def forward(self, h: Tensor, x: Tensor, vel: Tensor, edge_attr: Tensor, edge_index: Tensor,
                 inv_degree: Tensor) -> tuple[Tensor, Tensor]:
         """
@@ -81,7 +91,7 @@ class EGCLVel(nn.Module):
         src, dst = edge_index
         diff = x[dst] - x[src]  # [E, 3]  x_i - x_j
         radial = (diff * diff).sum(-1, keepdim=True)  # [E, 1]
-        m = self.edge_mlp(torch.cat([h[dst], h[src], radial, edge_attr], dim=-1))  # [E, hidden]
+        m = self._edge_messages(h, radial, edge_attr, src, dst)  # [E, hidden]
         if self.norm_diff:
             diff = diff / (radial.sqrt() + 1)
         trans = torch.clamp(diff * self.coord_mlp(m), min=-100, max=100)  # [E, 3]

@@ -137,7 +137,7 @@ def test_learns_on_simulated_systems():
     target = torch.tensor(sim["loc"][:, 15]).float()
     graph = nbody.to_graph_batch(pos.float(), vel.float(), torch.tensor(sim["charges"]).float())
     torch.manual_seed(0)
-    model = EGNN(hidden=32, n_layers=2)
+    model = EGNN(hidden=16, n_layers=2)
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
     losses = []
     for _ in range(50):
