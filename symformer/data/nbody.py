@@ -60,7 +60,8 @@ SEED = 43
 FRAME_INPUT, FRAME_TARGET = 30, 40
 #: split -> (index of the first simulation in the seed-43 stream, number of simulations)
 SPLITS = {"train": (0, 3000), "valid": (10000, 2000), "test": (12000, 2000)}
-#: Test MSE reported by EGNN (Satorras et al. 2021, Table 2), SEGNN and CGENN.
+#: Test MSE as published: EGNN paper (Satorras et al. 2021, Table 2: linear to egnn), SEGNN
+#: (Brandstetter et al. 2022) and CGENN (Ruhe et al. 2023).
 PUBLISHED_MSE = {"linear": 0.0819, "se3_transformer": 0.0244, "tfn": 0.0155, "gnn": 0.0107,
                  "radial_field": 0.0104, "egnn": 0.0071, "segnn": 0.0043, "cgenn": 0.0039}
 
@@ -83,7 +84,8 @@ def initial_conditions(n_sims: int, seed: int = SEED, *, n_particles: int = 5,
     _check_int("n_sims", n_sims, 0)
     _check_int("n_particles", n_particles, 1)
     rs = np.random.RandomState(seed)
-    scaled_std = loc_std * (float(n_particles) / 5.0) ** (1.0 / 3.0)  # as the original: constant density
+    # As the original: constant density for any number of particles.
+    scaled_std = loc_std * (float(n_particles) / 5.0) ** (1.0 / 3.0)
     charges = np.empty((n_sims, n_particles))
     loc = np.empty((n_sims, 3, n_particles))
     vel = np.empty((n_sims, 3, n_particles))
@@ -166,7 +168,7 @@ def simulate(n_sims: int, seed: int = SEED, n_particles: int = 5, n_steps: int =
              sample_freq: int = 100, dt: float = 1e-3, *, loc_std: float = 1.0,
              vel_norm: float = 0.5, box_size: float = 5.0, interaction_strength: float = 1.0,
              skip: int = 0) -> dict:
-    """Simulate ``n_sims`` systems: simulations ``skip .. skip + n_sims - 1`` of the stream ``seed``.
+    """Simulate ``n_sims`` systems: number ``skip .. skip + n_sims - 1`` of the stream ``seed``.
 
     Returns
     -------
@@ -228,7 +230,7 @@ def to_graph_batch(pos, vel, charges) -> dict:
     dict of torch tensors: ``pos`` (S*N, 3), ``vel`` (S*N, 3), ``charges`` (S*N,) and ``batch``
     (S*N,) long, the system index of each node. Inputs are validated (shapes, finiteness).
     """
-    pos, vel, charges = _check_systems(pos, vel, charges)
+    pos, vel, charges = _check_systems(pos, vel, charges, pos_name="pos")
     S, N = charges.shape
     return {"pos": pos.reshape(S * N, 3), "vel": vel.reshape(S * N, 3),
             "charges": charges.reshape(S * N),
@@ -268,9 +270,9 @@ def predict(model, loc, vel, charges):
     return out.reshape(S, N, 3)
 
 
-def _check_systems(pos, vel, charges):
+def _check_systems(pos, vel, charges, pos_name="loc"):
     named = {}
-    for name, x in (("loc", pos), ("vel", vel), ("charges", charges)):
+    for name, x in ((pos_name, pos), ("vel", vel), ("charges", charges)):
         if isinstance(x, np.ndarray):
             x = torch.from_numpy(x)
         elif not isinstance(x, torch.Tensor):
@@ -279,18 +281,18 @@ def _check_systems(pos, vel, charges):
         if not (x.is_floating_point() or x.dtype in (torch.int32, torch.int64)):
             raise TypeError(f"{name}: expected a real numeric dtype, got {x.dtype}")
         named[name] = x
-    pos, vel, charges = named["loc"], named["vel"], named["charges"]
+    pos, vel, charges = named[pos_name], named["vel"], named["charges"]
     if pos.ndim != 3 or pos.shape[-1] != 3:
-        raise ValueError(f"loc: expected shape (S, N, 3), got {tuple(pos.shape)}")
+        raise ValueError(f"{pos_name}: expected shape (S, N, 3), got {tuple(pos.shape)}")
     if pos.shape[0] == 0 or pos.shape[1] == 0:
-        raise ValueError(f"loc: expected at least one system of at least one particle, got "
+        raise ValueError(f"{pos_name}: expected at least one system of at least one particle, got "
                          f"shape {tuple(pos.shape)}")
     if vel.shape != pos.shape:
-        raise ValueError(f"vel: expected the shape of loc {tuple(pos.shape)}, got "
+        raise ValueError(f"vel: expected the shape of {pos_name} {tuple(pos.shape)}, got "
                          f"{tuple(vel.shape)}")
     if charges.shape != pos.shape[:2]:
-        raise ValueError(f"charges: expected shape (S, N) = {tuple(pos.shape[:2])} matching loc, "
-                         f"got {tuple(charges.shape)}")
+        raise ValueError(f"charges: expected shape (S, N) = {tuple(pos.shape[:2])} matching "
+                         f"{pos_name}, got {tuple(charges.shape)}")
     for name, x in named.items():
         if not torch.isfinite(x).all():
             raise ValueError(f"{name}: contains NaN or infinite values")

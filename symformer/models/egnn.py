@@ -29,7 +29,8 @@ __all__ = ["EGNN", "EGCLVel"]
 
 
 def _mlp(d_in: int, hidden: int, d_out: int, *, bias_out: bool = True) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(d_in, hidden), nn.SiLU(), nn.Linear(hidden, d_out, bias=bias_out))
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.SiLU(),
+                         nn.Linear(hidden, d_out, bias=bias_out))
 
 
 class EGCLVel(nn.Module):

@@ -152,7 +152,8 @@ def test_to_graph_batch():
     pos, vel, q = torch.randn(3, 5, 3), torch.randn(3, 5, 3), torch.ones(3, 5)
     g = nbody.to_graph_batch(pos, vel, q)
     assert g["pos"].shape == (15, 3) and g["charges"].shape == (15,)
-    assert g["batch"].dtype == torch.long and g["batch"].tolist() == sum([[i] * 5 for i in range(3)], [])
+    assert g["batch"].dtype == torch.long
+    assert g["batch"].tolist() == [0] * 5 + [1] * 5 + [2] * 5
     torch.testing.assert_close(g["pos"][5:10], pos[1])
 
 

@@ -37,7 +37,8 @@ def _official_forward(model, pos, vel, charges, S, n):
         return data.new_zeros(pos.shape[0], data.shape[1]).index_add_(0, row, data)
 
     def seg_mean(data):
-        count = data.new_zeros(pos.shape[0], data.shape[1]).index_add_(0, row, torch.ones_like(data))
+        count = data.new_zeros(pos.shape[0], data.shape[1])
+        count.index_add_(0, row, torch.ones_like(data))
         return seg_sum(data) / count.clamp(min=1)
 
     edge_attr = torch.cat([(charges[row] * charges[col]).unsqueeze(1),
