@@ -1,0 +1,53 @@
+"""check_registered drives a registered entry through equivariance_error in each dtype."""
+
+import torch
+from torch import nn
+
+from symformer.groups import E3, Symmetric
+from symformer.models import registry
+from symformer.testing import check_registered
+
+
+class _Centred(nn.Module):
+    """Centroid-relative positions scaled by a learnable invariant (equivariant)."""
+
+    def __init__(self, *, broken: bool = False):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(1.5))
+        self.drop = nn.Dropout(0.5)  # check_registered must switch it off with eval()
+        self.broken = broken
+
+    def forward(self, pos, charge):
+        out = self.drop(pos - pos.mean(0)) * self.w * charge
+        if self.broken:  # a fixed axis breaks rotations, the first node permutations/translations
+            out = out + pos[:1] + torch.tensor([1.0, 0.0, 0.0], dtype=pos.dtype)
+        return out
+
+
+def _example(module, generator, dtype):
+    pos = torch.randn(4, 3, generator=generator, dtype=torch.float64).to(dtype)
+    return {"pos": pos, "charge": torch.rand(4, 1, generator=generator).to(dtype)}
+
+
+def _spec(name, broken):
+    factory = lambda: _Centred(broken=broken)  # noqa: E731
+    return registry.ModelSpec(name, factory, lambda: E3() * Symmetric(4),
+                              {"pos": "node:point", "charge": "node:scalar"}, "node:vector",
+                              _example, kind="layer")
+
+
+def test_rows_for_each_dtype_and_kind(monkeypatch):
+    monkeypatch.setitem(registry._REGISTRY, "_test_centred", _spec("_test_centred", False))
+    rows = check_registered("_test_centred")
+    kinds = ("rotation", "reflection", "translation", "permutation", "combined")
+    assert [(r.dtype, r.kind) for r in rows] == [(d, k) for d in ("float32", "float64")
+                                                 for k in kinds]
+    assert all(r.passed and r.error <= r.tolerance and r.name == "_test_centred" for r in rows)
+    assert {r.tolerance for r in rows if r.dtype == "float64"} == {1e-9}
+
+
+def test_broken_entry_fails(monkeypatch):
+    monkeypatch.setitem(registry._REGISTRY, "_test_broken", _spec("_test_broken", True))
+    rows = check_registered("_test_broken", dtypes=(torch.float64,), n_samples=2)
+    failed = {r.kind for r in rows if not r.passed}
+    assert {"rotation", "reflection", "translation", "permutation"} <= failed
