@@ -14,10 +14,10 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         ----  -------  ---
         egnn  float32  yes
     """
-    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
-    for i, row in enumerate(cells):
+    for i, row in enumerate(rows):
         if len(row) != len(headers):
             raise ValueError(f"table row {i} has {len(row)} cells, expected {len(headers)}")
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[j]) for r in cells) for j in range(len(headers))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))

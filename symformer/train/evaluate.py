@@ -38,10 +38,23 @@ def evaluate_nbody(model: nn.Module, data: dict[str, Tensor], *, batch_size: int
     return total / count
 
 
+def _resize_permutations(group, n_nodes: int):
+    """``group`` with every S_n factor replaced by S_{n_nodes}: registered groups are declared
+    for the example inputs' node count, the check runs on a batch of test systems."""
+    from ..groups import ProductGroup, Symmetric
+
+    if isinstance(group, Symmetric):
+        return Symmetric(n_nodes)
+    if isinstance(group, ProductGroup):
+        return ProductGroup(*(_resize_permutations(g, n_nodes) for g in group.groups))
+    return group
+
+
 def equivariance_error_of(model: nn.Module, data: dict[str, Tensor], *, n_systems: int = 4,
                           dtype: torch.dtype = torch.float32, seed: int = 0) -> float | None:
     """Largest relative equivariance error of ``model`` under its declared group (e.g. E(3) x
-    S_5), over every transformation kind, on single test systems, in ``dtype``.
+    S_N), over every transformation kind, on the first ``n_systems`` systems of ``data`` batched
+    into one graph (S_N permutes all their nodes), in ``dtype``.
 
     Returns ``None`` when ``n_systems`` is 0.
     """
@@ -55,19 +68,16 @@ def equivariance_error_of(model: nn.Module, data: dict[str, Tensor], *, n_system
     param = next(iter(model.parameters()), None)
     device = param.device if param is not None else torch.device("cpu")
     model = copy.deepcopy(model).to(dtype).eval()  # never change the caller's model
-    group = s.make_group(model)
-    worst = 0.0
+    k = min(n_systems, data["pos"].shape[0])
+    graph = to_graph_batch(data["pos"][:k], data["vel"][:k], data["charges"][:k])
+    inputs = {key: (v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device))
+              for key, v in graph.items()}
+    group = _resize_permutations(s.make_group(model), inputs["pos"].shape[0])
     g = torch.Generator().manual_seed(seed)
-    for i in range(min(n_systems, data["pos"].shape[0])):
-        graph = to_graph_batch(data["pos"][i:i + 1], data["vel"][i:i + 1],
-                               data["charges"][i:i + 1])
-        inputs = {k: (v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device))
-                  for k, v in graph.items()}
-        with torch.no_grad():
-            errors = equivariance_error(model, group, inputs, s.in_types, s.out_types,
-                                        n_samples=2, generator=g)
-        worst = max([worst, *errors.values()])
-    return float(worst)
+    with torch.no_grad():
+        errors = equivariance_error(model, group, inputs, s.in_types, s.out_types, n_samples=2,
+                                    generator=g)
+    return float(max(errors.values()))
 
 
 def trajectory_figure(model: nn.Module, data: dict[str, Tensor], path: str | Path, *,

@@ -11,7 +11,7 @@ from symformer.models._nbody_io import NBODY_IN_TYPES, example_inputs
 TOY = "_toy_nbody"
 
 
-@register(TOY, group=lambda: E3() * Symmetric(5), in_types=NBODY_IN_TYPES,
+@register(TOY, group=lambda: E3() * Symmetric(15), in_types=NBODY_IN_TYPES,
           out_types="node:point", example_inputs=example_inputs, tags=("test",),
           description="test-only n-body model: pos + f(charge) * vel")
 class ToyNBody(nn.Module):
