@@ -33,11 +33,12 @@ def sh_dim(lmax: int) -> int:
 
 @functools.lru_cache(maxsize=None)
 def _tables(lmax: int, normalization: str, dtype: torch.dtype, device: torch.device):
-    """Gather indices and constants that turn (Q, C/S) tables into Y, cached per (dtype, device).
+    """Constants of the recursion and of the final gather, cached per (dtype, device).
 
-    Returns ``(q_index, cs_index, const)``, each of length ``(lmax+1)^2``: ``Y[i] = const[i] *
-    Q[q_index[i]] * CS[cs_index[i]]`` where ``Q`` holds ``Q_l^m`` for ``l = 0..lmax, m = 0..l``
-    (row-major) and ``CS = (S_lmax, ..., S_1, 1, C_1, ..., C_lmax)``.
+    Returns ``(q_index, cs_index, const, coeffs)``: ``Y[i] = const[i] * Q[q_index[i]] *
+    CS[cs_index[i]]`` where ``Q`` stacks ``Q_l^m`` for ``l = 0..lmax, m = 0..l`` and
+    ``CS = (S_lmax, ..., S_1, 1, C_1, ..., C_lmax)``; ``coeffs[l]`` holds the recursion
+    factors ``((2l-1)/(l-m), (l+m-1)/(l-m))`` for ``m < l-1`` as (l-1, 1) columns.
     """
     q_index, cs_index, const = [], [], []
     for l in range(lmax + 1):
@@ -49,17 +50,21 @@ def _tables(lmax: int, normalization: str, dtype: torch.dtype, device: torch.dev
             cs_index.append(lmax + m)
             ratio = math.exp(math.lgamma(l - am + 1) - math.lgamma(l + am + 1))
             const.append(scale * math.sqrt(ratio * (2.0 if m != 0 else 1.0)))
+    coeffs = []
+    for l in range(lmax + 1):
+        m = torch.arange(max(l - 1, 0), dtype=torch.float64)
+        coeffs.append(tuple(c.to(dtype=dtype, device=device)[:, None]
+                            for c in ((2 * l - 1) / (l - m), (l + m - 1) / (l - m))))
     long = dict(dtype=torch.long, device=device)
     return (torch.tensor(q_index, **long), torch.tensor(cs_index, **long),
-            torch.tensor(const, dtype=torch.float64).to(dtype=dtype, device=device))
+            torch.tensor(const, dtype=torch.float64).to(dtype=dtype, device=device)[:, None],
+            tuple(coeffs))
 
 
-def _safe_normalize(v: Tensor) -> Tensor:
-    """``v / |v|`` with zero vectors mapped to zero, with zero (finite) gradient there."""
+def _unit(v: Tensor) -> Tensor:
+    """``v / |v|``; a zero vector stays zero (value and gradient finite, no 0/0)."""
     r2 = (v * v).sum(-1, keepdim=True)
-    nonzero = r2 > 0
-    r = torch.where(nonzero, r2, torch.ones_like(r2)).sqrt()
-    return torch.where(nonzero, v / r, torch.zeros_like(v))
+    return v * torch.where(r2 > 0, r2, torch.ones_like(r2)).rsqrt()
 
 
 def spherical_harmonics(lmax: int, vectors: Tensor, normalize: bool = True,
@@ -73,9 +78,9 @@ def spherical_harmonics(lmax: int, vectors: Tensor, normalize: bool = True,
     vectors : Tensor, shape (..., 3)
         Cartesian vectors ``(x, y, z)``.
     normalize : bool
-        Project the vectors onto the unit sphere first. A zero vector is mapped to the zero
-        vector (so ``Y^0`` keeps its constant value and every ``l > 0`` entry is 0) with zero
-        gradient: values and gradients stay finite.
+        Project the vectors onto the unit sphere first. A zero vector stays the zero vector
+        (so ``Y^0`` keeps its constant value and every ``l > 0`` entry is 0); values and
+        gradients stay finite (the gradient there is that of the unnormalised polynomial).
     normalization : {'component', 'norm', 'integral'}
         On the unit sphere: 'component' gives ``|Y^l|^2 = 2l+1``, 'norm' gives ``|Y^l| = 1``,
         'integral' gives ``int_{S^2} (Y^l_m)^2 = 1`` (same as e3nn).
@@ -95,37 +100,37 @@ def spherical_harmonics(lmax: int, vectors: Tensor, normalize: bool = True,
                          f"{getattr(vectors, 'shape', type(vectors).__name__)}")
     if not vectors.is_floating_point():
         raise TypeError(f"vectors must be floating point, got {vectors.dtype}")
-    v = _safe_normalize(vectors) if normalize else vectors
+    v = _unit(vectors) if normalize else vectors
+    batch = v.shape[:-1]
+    # Components first, (3, N): every recursion step below is a contiguous row operation.
     # Textbook axes: x' = z, y' = x, polar z' = y.
-    xp, yp, zp = v[..., 2], v[..., 0], v[..., 1]
-    # Always homogeneous (r^2 kept even on the sphere): a zero vector then gives Y^l = 0, l > 0.
+    yp, zp, xp = v.reshape(-1, 3).T.contiguous()
+    # Always homogeneous (r^2 kept even on the sphere): a zero vector gives Y^l = 0 for l > 0.
     r2 = xp * xp + yp * yp + zp * zp
+    q_index, cs_index, const, coeffs = _tables(lmax, normalization, v.dtype, v.device)
 
-    # Q_l^m, vectorised over m: list of tensors (..., l+1).
-    one = torch.ones_like(zp)
-    qs = [one.unsqueeze(-1)]
+    # Q_l^m, vectorised over m: list of (l+1, N).
+    one = torch.ones_like(zp)[None]
+    qs = [one]
     for l in range(1, lmax + 1):
         prev = qs[-1]
-        top = prev[..., l - 1:l]                                   # Q_{l-1}^{l-1}
+        top = prev[l - 1:l]                                      # Q_{l-1}^{l-1}
         parts = []
         if l >= 2:
-            m = torch.arange(l - 1, dtype=v.dtype, device=v.device)
-            a = (2 * l - 1) / (l - m)
-            b = (l + m - 1) / (l - m)
-            low = qs[-2] * r2.unsqueeze(-1)
-            parts.append(a * zp.unsqueeze(-1) * prev[..., : l - 1] - b * low)
-        parts.append((2 * l - 1) * zp.unsqueeze(-1) * top)      # m = l - 1
+            a, b = coeffs[l]
+            parts.append(a * zp * prev[: l - 1] - b * r2 * qs[-2])
+        parts.append((2 * l - 1) * zp * top)                     # m = l - 1
         parts.append((2 * l - 1) * top)                          # m = l
-        qs.append(torch.cat(parts, dim=-1))
-    q = torch.cat(qs, dim=-1)
+        qs.append(torch.cat(parts, dim=0))
+    q = torch.cat(qs, dim=0)
 
     # C_m + i S_m = (x' + i y')^m.
-    cs_c, cs_s = [one], [torch.zeros_like(zp)]
+    cs_c, cs_s = [one[0]], [torch.zeros_like(zp)]
     for _ in range(lmax):
         c, s = cs_c[-1], cs_s[-1]
         cs_c.append(xp * c - yp * s)
         cs_s.append(xp * s + yp * c)
-    cs = torch.stack(cs_s[:0:-1] + cs_c, dim=-1)
+    cs = torch.stack(cs_s[:0:-1] + cs_c, dim=0)
 
-    q_index, cs_index, const = _tables(lmax, normalization, v.dtype, v.device)
-    return const * q.index_select(-1, q_index) * cs.index_select(-1, cs_index)
+    y = const * q.index_select(0, q_index) * cs.index_select(0, cs_index)  # (dim, N)
+    return y.T.reshape(*batch, y.shape[0])
