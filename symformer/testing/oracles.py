@@ -16,6 +16,7 @@ images. This matches ``ProductGroup`` products listed in that order (e.g. ``E3()
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Mapping
 
 import e3nn.o3
@@ -44,36 +45,39 @@ def _su2_generators(l: int) -> Tensor:
                         -0.5j * (raising - lowering)])
 
 
-def _wigner_proper(l: int, R: Tensor) -> Tensor:
-    """D^l of a rotation R (3, 3) as ``exp(omega . X^l)``, float64 (2l+1, 2l+1).
-
-    omega is scipy's rotation vector of R and X^l e3nn's real-basis so(3) generators, rebuilt in
-    float64 (e3nn's own are float32 and its ``D_from_matrix`` is only ~1e-7 accurate).
-    """
-    omega = torch.from_numpy(Rotation.from_matrix(R.detach().cpu().double().numpy())
-                             .as_rotvec()).to(torch.float64)
+@functools.lru_cache(maxsize=None)
+def _real_generators(l: int) -> Tensor:
+    """e3nn's real-basis so(3) generators of degree l, (3, 2l+1, 2l+1) float64, x y z order."""
     Q = e3nn.o3.change_basis_real_to_complex(l, dtype=torch.float64)
-    X = torch.real(torch.conj(Q.T) @ _su2_generators(l) @ Q)  # (3, 2l+1, 2l+1), x y z order
-    return torch.linalg.matrix_exp(torch.einsum("i,ijk->jk", omega, X))
+    return torch.real(torch.conj(Q.T) @ _su2_generators(l) @ Q)
 
 
-def _irrep_D(l: int, p: int, R: Tensor) -> Tensor:
-    det = float(torch.linalg.det(R.detach().double()))
-    sign = 1.0 if det > 0 else -1.0
-    return _wigner_proper(l, sign * R.detach().double()) * (p if sign < 0 else 1)
+def _irreps_blocks(R: Tensor, irs: list[tuple[int, int]]) -> list[Tensor]:
+    """float64 D matrices of the irreps ``(l, p)`` at orthogonal ``R`` (3, 3).
+
+    Proper part: ``D^l = exp(omega . X^l)`` with omega scipy's rotation vector of ``det(R) R``
+    and X^l e3nn's generators rebuilt in float64 (e3nn's own are float32, and its
+    ``D_from_matrix`` is only ~1e-7 accurate). Improper R multiply by the parity p.
+    """
+    R = R.detach().cpu().double()
+    det = 1.0 if float(torch.linalg.det(R)) > 0 else -1.0
+    omega = torch.from_numpy(Rotation.from_matrix((det * R).numpy()).as_rotvec())
+    proper = {l: torch.linalg.matrix_exp(torch.einsum("i,ijk->jk", omega, _real_generators(l)))
+              for l in sorted({l for l, _ in irs})}
+    return [proper[l] * (p if det < 0 else 1) for l, p in irs]
 
 
 def irreps_D(R: Tensor, irreps: str) -> Tensor:
     """Representation matrix of O(3) ``irreps`` (e3nn string, mul_ir layout) at orthogonal
     ``R`` (3, 3), shape (dim, dim), in ``R``'s dtype and device (computed in float64)."""
-    blocks = [_irrep_D(ir.l, ir.p, R) for mul, ir in e3nn.o3.Irreps(irreps) for _ in range(mul)]
-    return torch.block_diag(*blocks).to(dtype=R.dtype, device=R.device)
+    irs = [(ir.l, ir.p) for mul, ir in e3nn.o3.Irreps(irreps) for _ in range(mul)]
+    return torch.block_diag(*_irreps_blocks(R, irs)).to(dtype=R.dtype, device=R.device)
 
 
 def uniform_D_reference(R: Tensor, lmax: int) -> Tensor:
     """Block-diagonal representation of the ``uniform:lmax`` layout (degree l with parity
     (-1)^l), shape ((L+1)^2, (L+1)^2)."""
-    blocks = [_irrep_D(l, (-1) ** l, R) for l in range(lmax + 1)]
+    blocks = _irreps_blocks(R, [(l, (-1) ** l) for l in range(lmax + 1)])
     return torch.block_diag(*blocks).to(dtype=R.dtype, device=R.device)
 
 

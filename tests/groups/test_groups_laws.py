@@ -9,7 +9,7 @@ from groups_cases import CASE_IDS, CASES, elements_close
 
 SEEDS = st.integers(min_value=0, max_value=2**31 - 1)
 # dtype is a parameter, not state: reusing it across examples is intended.
-LAW = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+LAW = settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _tol(dtype):
