@@ -203,9 +203,11 @@ class Irreps(tuple):
 
     @property
     def lmax(self) -> int:
-        if len(self) == 0:
-            raise ValueError("lmax of empty Irreps is undefined")
-        return max(mi.ir.l for mi in self)
+        """Largest degree with nonzero multiplicity (like e3nn)."""
+        ls = self.ls
+        if not ls:
+            raise ValueError(f"lmax of Irreps {self!r} without any irrep is undefined")
+        return max(ls)
 
     def slices(self) -> list[slice]:
         """Slice of the ``mul_ir`` vector held by each ``(mul, ir)`` term."""
@@ -304,7 +306,7 @@ class Irreps(tuple):
         rot, det = rotation_part(R)
         batch = R.shape[:-2]
         out = R.new_zeros(*batch, self.dim, self.dim)
-        if len(self) == 0:
+        if self.num_irreps == 0:
             return out
         blocks = wigner_D_blocks(self.lmax, rot)
         for (mul, ir), s in zip(self, self.slices()):
