@@ -6,8 +6,6 @@ as float32 allows) and are then moved to the requested device and dtype.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
@@ -67,5 +65,3 @@ def rotation_2d(theta: Tensor) -> Tensor:
     c, s = torch.cos(theta), torch.sin(theta)
     return torch.stack([c, -s, s, c], dim=-1).reshape(*theta.shape, 2, 2)
 
-
-TWO_PI = 2 * math.pi
