@@ -20,7 +20,8 @@ demo: install
 	$(BIN)/symformer check
 
 test: install
-	$(BIN)/python -m pytest tests
+	# One thread: the suite is many tiny ops, where thread hand-offs cost more than they give.
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

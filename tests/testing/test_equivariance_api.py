@@ -24,7 +24,7 @@ def test_simple_equivariant_functions_pass(dtype):
     assert set(errs) == set(G.kinds)
     assert_equivariant(lambda p: p - p.mean(0), G, (pos,), ("node:point",), "node:vector")
     tol = DEFAULT_TOLERANCES[dtype]
-    assert max(errs.values()) < tol / 100  # far below the tolerance, not just under it
+    assert max(errs.values()) < tol / 10  # well below the tolerance, not just under it
 
 
 def test_spherical_harmonics_of_vectors(dtype):
@@ -84,7 +84,7 @@ def test_dtype_aware_tolerances():
     with pytest.raises(AssertionError, match="tolerance 1e-09"):
         assert_equivariant(nearly, O3(), _pos(torch.float64), "vector", "vector")
     assert_equivariant(nearly, O3(), _pos(torch.float64), "vector", "vector", atol=1e-5)
-    assert default_tolerance(torch.float64) == 1e-9 and default_tolerance(torch.float32) == 1e-4
+    assert default_tolerance(torch.float64) == 1e-9 and default_tolerance(torch.float32) == 1e-5
 
 
 def test_forces_by_autograd_inside_forward(dtype):
