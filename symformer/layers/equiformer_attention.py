@@ -17,12 +17,14 @@ the frame rotation) or the approximate :class:`SeparableS2Activation`.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
 from ..models.registry import register
 from ..primitives.scatter import scatter_sum, segment_softmax
-from ..primitives.so2 import rotate_from_edge, rotate_to_edge
+from ..primitives.so2 import m_major_rows, rotate_from_edge, rotate_to_edge
 from ..primitives.wigner import edge_align_rotation
 from ._uniform import check_uniform
 from .gate import Gate
@@ -107,6 +109,14 @@ class EquiformerAttention(nn.Module):
                     SeparableS2Activation(lmax=lmax, in_channels=hidden))
         self.conv2 = SO2Convolution(lmax_in=lmax, lmax_out=lmax, mmax=mmax, in_channels=hidden,
                                     out_channels=heads * head_channels, edge_channels=0)
+        self.mmax = self.conv1.mmax
+        rows = m_major_rows(lmax, self.mmax)
+        degree = [math.isqrt(r) for r in rows]
+        self.register_buffer("row_degree", torch.tensor(degree), persistent=False)
+        back = {r: k for k, r in enumerate(rows)}
+        self.register_buffer("to_uniform", torch.tensor(
+            [back.get(r, len(rows)) for r in range((lmax + 1) ** 2)]), persistent=False)
+        self.register_buffer("to_m_major", torch.tensor(rows), persistent=False)
         self.proj = EquivariantLinear(lmax=lmax, in_channels=heads * head_channels,
                                       out_channels=channels)
 
@@ -133,15 +143,28 @@ class EquiformerAttention(nn.Module):
         n, n_edges = x.shape[0], edge_index.shape[1]
         if wigner is None:
             wigner = edge_align_rotation(pos[src] - pos[dst], self.lmax)
-        m = rotate_to_edge(torch.cat([x[src], x[dst]], dim=-1), wigner)  # [E, K, 2C]
+        m = rotate_to_edge(torch.cat([x[src], x[dst]], dim=-1), wigner, self.mmax)  # m-major
         h, a = self.conv1.edge_frame(m, edge_scalars)                     # [E, K, C_h], [E, H A]
         a = self.alpha_norm(a.view(n_edges, self.heads, self.alpha_channels))
         logits = (torch.nn.functional.silu(a) * self.alpha_dot).sum(-1)   # [E, H]
         alpha = segment_softmax(logits, dst, n)                           # [E, H]
-        v, _ = self.conv2.edge_frame(self.act(h))                         # [E, K, H C_v]
-        v = rotate_from_edge(v, wigner).unflatten(-1, (self.heads, self.head_channels))
+        v, _ = self.conv2.edge_frame(self._activation(h))                 # [E, K', H C_v]
+        v = rotate_from_edge(v, wigner, self.lmax, self.mmax).unflatten(-1, (self.heads, self.head_channels))
         v = (v * alpha[:, None, :, None]).flatten(-2)                     # [E, K, H C_v]
         return self.proj(scatter_sum(v, dst, n))                          # [N, K, C]
+
+    def _activation(self, h: Tensor) -> Tensor:
+        """The activation on m-major edge-frame features h [E, K', C_h] (row 0 is l = 0)."""
+        if isinstance(self.act, Gate):
+            # Gate.forward on the m-major rows: SiLU on the scalars, sigmoid gates by degree.
+            scalars = h[:, 0, :]                                          # [E, C_h]
+            g = torch.sigmoid(self.act.gates(scalars)).unflatten(-1, (self.lmax, -1))
+            g = torch.cat([torch.ones_like(g[:, :1]), g], dim=1)           # [E, L+1, C_h]
+            out = h * g.index_select(1, self.row_degree)
+            return torch.cat([torch.nn.functional.silu(scalars)[:, None], out[:, 1:]], dim=1)
+        padded = torch.cat([h, h.new_zeros(h.shape[0], 1, h.shape[-1])], dim=1)
+        y = self.act(padded.index_select(1, self.to_uniform))             # uniform layout
+        return y.index_select(1, self.to_m_major)
 
     def extra_repr(self) -> str:
         return f"lmax={self.lmax}, channels={self.channels}, heads={self.heads}"

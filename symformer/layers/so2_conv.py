@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ..models.registry import register
-from ..primitives.so2 import (rotate_from_edge, rotate_to_edge, so2_linear,
+from ..primitives.so2 import (m_major_rows, rotate_from_edge, rotate_to_edge, so2_linear,
                               so2_num_coefficients)
 from ..primitives.wigner import edge_align_rotation
 from ._uniform import check_uniform
@@ -96,13 +96,17 @@ class SO2Convolution(nn.Module):
 
     def edge_frame(self, x: Tensor, edge_scalars: Tensor | None = None
                    ) -> tuple[Tensor, Tensor]:
-        """The convolution in the edge frame.
+        """The convolution in the edge frame, on m-major features (see
+        :func:`symformer.primitives.so2.m_major_rows`).
 
-        x : [E, (L_in+1)^2, C_in] (edge frame); edge_scalars : [E, edge_channels].
-        Returns ``(y, extra)``: y [E, (L_out+1)^2, C_out] (edge frame) and the invariant
+        x : [E, len(m_major_rows(L_in, mmax)), C_in]; edge_scalars : [E, edge_channels].
+        Returns ``(y, extra)``: y [E, len(m_major_rows(L_out, mmax)), C_out] and the invariant
         extra outputs [E, extra_m0_channels].
         """
-        check_uniform("x", x, self.lmax_in, self.in_channels)
+        rows = len(m_major_rows(self.lmax_in, self.mmax))
+        if x.dim() != 3 or x.shape[1:] != (rows, self.in_channels):
+            raise ValueError(f"x: expected m-major edge-frame features [E, {rows}, "
+                             f"{self.in_channels}], got {tuple(x.shape)}")
         radial = None
         if self.radial is not None:
             if edge_scalars is None or edge_scalars.shape != (x.shape[0], self.edge_channels):
@@ -117,13 +121,13 @@ class SO2Convolution(nn.Module):
         if self.extra_m0_channels:
             # The m = 0 map is shared: split its extra invariant columns off afterwards.
             w0, w_extra = self.w0[:, :n_main], self.w0[:, n_main:]
-            x0 = x[:, [l * l + l for l in range(self.lmax_in + 1)], :]      # [E, L+1, C]
+            x0 = x[:, :self.lmax_in + 1, :]                                  # m = 0: [E, L+1, C]
             if radial is not None:
                 x0 = x0 * radial[:, :self.lmax_in + 1]
             extra = x0.flatten(-2) @ w_extra                                # [E, extra]
         weights = [w0] + [(w1, self.w2[i] if not self.parity else None)
                           for i, w1 in enumerate(self.w1)]
-        return so2_linear(x, weights, self.lmax_out, radial), extra
+        return so2_linear(x, weights, self.lmax_out, radial, m_major=True), extra
 
     def forward(self, x: Tensor, edge_vec: Tensor, edge_scalars: Tensor | None = None,
                 wigner: Tensor | None = None) -> Tensor:
@@ -132,8 +136,9 @@ class SO2Convolution(nn.Module):
         ``edge_align_rotation(edge_vec, >= max(L_in, L_out))`` to reuse."""
         if wigner is None:
             wigner = edge_align_rotation(edge_vec, max(self.lmax_in, self.lmax_out))
-        y, _ = self.edge_frame(rotate_to_edge(x, wigner), edge_scalars)
-        return rotate_from_edge(y, wigner)
+        check_uniform("x", x, self.lmax_in, self.in_channels)
+        y, _ = self.edge_frame(rotate_to_edge(x, wigner, self.mmax), edge_scalars)
+        return rotate_from_edge(y, wigner, self.lmax_out, self.mmax)
 
     def extra_repr(self) -> str:
         return (f"lmax_in={self.lmax_in}, lmax_out={self.lmax_out}, mmax={self.mmax}, "

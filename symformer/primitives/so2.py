@@ -47,7 +47,7 @@ from .clebsch_gordan import clebsch_gordan
 from .spherical_harmonics import spherical_harmonics
 from .wigner import edge_align_rotation
 
-__all__ = ["so2_rows", "so2_num_coefficients", "rotate_to_edge", "rotate_from_edge",
+__all__ = ["so2_rows", "m_major_rows", "so2_num_coefficients", "rotate_to_edge", "rotate_from_edge",
            "so2_linear", "so2_convolution", "cg_to_so2_weights"]
 
 Weights = Sequence["Tensor | tuple[Tensor, Tensor | None]"]
@@ -76,23 +76,31 @@ def so2_num_coefficients(lmax: int, mmax: int) -> int:
 
 
 @lru_cache(maxsize=None)
-def _gather_back(lmax: int, mmax: int) -> tuple[int, ...]:
-    """For each uniform row, its position in the m-major concatenation ``[m=0 | +1 | -1 | +2 |
-    -2 | ...]``, or the position of an appended zero row when ``|m| > mmax``."""
-    pos, k = {}, 0
+def m_major_rows(lmax: int, mmax: int) -> tuple[int, ...]:
+    """Uniform rows in m-major order ``[m=0 | +1 | -1 | +2 | -2 | ...]``, degrees ascending
+    within each part; rows with ``|m| > mmax`` are left out."""
+    out: list[int] = []
     for m, (plus, minus) in enumerate(so2_rows(lmax, mmax)):
-        for rows in ((plus,) if m == 0 else (plus, minus)):
-            for r in rows:
-                pos[r] = k
-                k += 1
-    return tuple(pos.get(r, k) for r in range((lmax + 1) ** 2))
+        out += plus if m == 0 else plus + minus
+    return tuple(out)
 
 
-def _rows(x: Tensor, rows: tuple[int, ...]) -> Tensor:
-    """x[..., rows, :] flattened to [..., len(rows) * C] (contiguous rows are sliced)."""
-    sel = (x[..., rows[0]:rows[0] + 1, :] if len(rows) == 1 else
-           x[..., list(rows), :])
-    return sel.flatten(-2)
+@lru_cache(maxsize=None)
+def _gather_back(lmax: int, mmax: int) -> tuple[int, ...]:
+    """For each uniform row its m-major position, or that of an appended zero row."""
+    pos = {r: k for k, r in enumerate(m_major_rows(lmax, mmax))}
+    return tuple(pos.get(r, len(pos)) for r in range((lmax + 1) ** 2))
+
+
+@lru_cache(maxsize=None)
+def _radial_rows(lmax: int, mmax: int) -> tuple[int, ...]:
+    """Index of the (l, |m|) coefficient of each m-major row (shared by +m and -m)."""
+    out, start = [], 0
+    for m in range(mmax + 1):
+        n = lmax - m + 1
+        out += list(range(start, start + n)) * (1 if m == 0 else 2)
+        start += n
+    return tuple(out)
 
 
 def _apply(x: Tensor, w: Tensor) -> Tensor:
@@ -102,30 +110,50 @@ def _apply(x: Tensor, w: Tensor) -> Tensor:
     return torch.matmul(x.unsqueeze(-2), w).squeeze(-2)
 
 
-def rotate_to_edge(x: Tensor, wigner: Tensor) -> Tensor:
+def _index(rows: tuple[int, ...], device) -> Tensor:
+    return torch.tensor(rows, dtype=torch.long, device=device)
+
+
+def rotate_to_edge(x: Tensor, wigner: Tensor, mmax: int | None = None) -> Tensor:
     """``D x``: features x [E, (L+1)^2, C] into the edge frames.
 
     ``wigner`` is the block-diagonal [E, K, K] of :func:`edge_align_rotation` with
-    ``K >= (L+1)^2``; its leading ``(L+1)^2`` block is that of degree ``L`` (block diagonal).
+    ``K >= (L+1)^2`` (its leading ``(L+1)^2`` block is that of degree ``L``). With ``mmax``
+    the result is in m-major order, [E, so2_rows_count, C] (the rows of ``D`` are permuted,
+    not the features: no extra gather).
     """
     k = x.shape[-2]
-    return wigner[..., :k, :k] @ x
+    d = wigner[..., :k, :k]
+    if mmax is not None:
+        d = d.index_select(-2, _index(m_major_rows(math.isqrt(k) - 1, mmax), x.device))
+    return d @ x
 
 
-def rotate_from_edge(y: Tensor, wigner: Tensor) -> Tensor:
-    """``D^T y``: edge-frame features y [E, (L+1)^2, C] back to the global frame."""
-    k = y.shape[-2]
-    return wigner[..., :k, :k].transpose(-1, -2) @ y
+def rotate_from_edge(y: Tensor, wigner: Tensor, lmax: int | None = None,
+                     mmax: int | None = None) -> Tensor:
+    """``D^T y``: edge-frame features back to the global frame.
+
+    ``y`` is [E, (L+1)^2, C] in the uniform layout, or in m-major order (from
+    :func:`so2_linear` with ``m_major=True``) when ``lmax = L`` and ``mmax`` are given;
+    returns [E, (L+1)^2, C].
+    """
+    if lmax is None or mmax is None:
+        k = y.shape[-2]
+        return wigner[..., :k, :k].transpose(-1, -2) @ y
+    k = (lmax + 1) ** 2
+    d = wigner[..., :k, :k].index_select(-2, _index(m_major_rows(lmax, mmax), y.device))
+    return d.transpose(-1, -2) @ y
 
 
-def so2_linear(x: Tensor, weights: Weights, lmax_out: int, radial: Tensor | None = None
-               ) -> Tensor:
+def so2_linear(x: Tensor, weights: Weights, lmax_out: int, radial: Tensor | None = None,
+               m_major: bool = False) -> Tensor:
     """The SO(2) linear map of the module docstring, in the edge frame.
 
     Parameters
     ----------
     x : Tensor, shape (..., (L+1)^2, C_in)
-        Features in the edge frame.
+        Features in the edge frame; with ``m_major`` shape (..., len(m_major_rows(L, mmax)),
+        C_in) in m-major order instead.
     weights : sequence, one entry per ``m = 0 .. mmax``
         ``weights[0]``: W0 of shape ((L+1) C_in, (L_out+1) C_out), or with leading batch axes
         (..., ., .) for per-edge weights. ``weights[m]``, ``m >= 1``: ``(W1, W2)`` of shape
@@ -135,15 +163,26 @@ def so2_linear(x: Tensor, weights: Weights, lmax_out: int, radial: Tensor | None
         Output degree L_out; ``mmax <= min(L, L_out)``.
     radial : Tensor, shape (..., so2_num_coefficients(L, mmax), C_in), optional
         Per-edge scale of each (l, |m|, channel) of the input, in m-major order.
+    m_major : bool
+        Input and output in m-major order (no gathers: use with the m-major rotations).
 
     Returns
     -------
-    Tensor, shape (..., (L_out+1)^2, C_out); rows with ``|m| > mmax`` are zero.
+    Tensor, shape (..., (L_out+1)^2, C_out) with zero rows for ``|m| > mmax``; with
+    ``m_major`` shape (..., len(m_major_rows(L_out, mmax)), C_out).
     """
-    L = math.isqrt(x.shape[-2]) - 1
-    if x.dim() < 2 or (L + 1) ** 2 != x.shape[-2]:
-        raise ValueError(f"x must have shape (..., (L+1)^2, C), got {tuple(x.shape)}")
     mmax = len(weights) - 1
+    if x.dim() < 2:
+        raise ValueError(f"x must have shape (..., rows, C), got {tuple(x.shape)}")
+    if m_major:
+        L = next((l for l in range(mmax, x.shape[-2] + 1)
+                  if len(m_major_rows(l, mmax)) == x.shape[-2]), None) if mmax >= 0 else None
+        if L is None:
+            raise ValueError(f"x has {x.shape[-2]} rows: not an m-major layout for mmax={mmax}")
+    else:
+        L = math.isqrt(x.shape[-2]) - 1
+        if (L + 1) ** 2 != x.shape[-2]:
+            raise ValueError(f"x must have shape (..., (L+1)^2, C), got {tuple(x.shape)}")
     if mmax < 0 or mmax > min(L, lmax_out):
         raise ValueError(f"weights must have 1 .. min(L, lmax_out) + 1 = {min(L, lmax_out) + 1} "
                          f"entries (one per m), got {len(weights)}")
@@ -153,37 +192,33 @@ def so2_linear(x: Tensor, weights: Weights, lmax_out: int, radial: Tensor | None
         raise ValueError(f"weights[0] must have shape ({(L + 1) * c_in}, (lmax_out+1) * C_out), "
                          f"got {tuple(w0.shape)}")
     c_out = w0.shape[-1] // (lmax_out + 1)
-    if radial is not None and radial.shape[-2:] != (so2_num_coefficients(L, mmax), c_in):
-        raise ValueError(f"radial must have shape (..., {so2_num_coefficients(L, mmax)}, "
-                         f"{c_in}), got {tuple(radial.shape)}")
-    rows = so2_rows(L, mmax)
-    parts, start = [], 0
-    for m in range(mmax + 1):
-        n = L - m + 1
-        scale = None if radial is None else radial[..., start:start + n, :].flatten(-2)
-        start += n
-        xp = _rows(x, rows[m][0])                                   # [..., n C_in]
-        if scale is not None:
-            xp = xp * scale
+    if not m_major:
+        x = x.index_select(-2, _index(m_major_rows(L, mmax), x.device))
+    if radial is not None:
+        if radial.shape[-2:] != (so2_num_coefficients(L, mmax), c_in):
+            raise ValueError(f"radial must have shape (..., {so2_num_coefficients(L, mmax)}, "
+                             f"{c_in}), got {tuple(radial.shape)}")
+        x = x * radial.index_select(-2, _index(_radial_rows(L, mmax), x.device))
+    sizes = [L + 1] + [2 * (L - m + 1) for m in range(1, mmax + 1)]
+    parts = []
+    for m, xm in enumerate(x.split(sizes, dim=-2)):
         if m == 0:
-            parts.append(_apply(xp, w0))                            # [..., (L_out+1) C_out]
+            parts.append(_apply(xm.flatten(-2), w0))                # [..., (L_out+1) C_out]
             continue
-        xn = _rows(x, rows[m][1])
-        if scale is not None:
-            xn = xn * scale
+        x2 = xm.unflatten(-2, (2, -1)).flatten(-2)                  # [..., 2 (+m, -m), n C_in]
         w1, w2 = weights[m]
         if w2 is None:
-            parts += [_apply(xp, w1), _apply(xn, w1)]
-        elif w1.dim() == 2 and w2.dim() == 2:
-            # One matmul for the pair: [xp | xn] @ [[W1, W2], [-W2, W1]].
-            block = torch.cat([torch.cat([w1, w2], -1), torch.cat([-w2, w1], -1)], -2)
-            parts += list(_apply(torch.cat([xp, xn], -1), block).chunk(2, dim=-1))
-        else:
-            parts += [_apply(xp, w1) - _apply(xn, w2), _apply(xp, w2) + _apply(xn, w1)]
+            parts.append(torch.matmul(x2, w1).flatten(-2))          # [..., 2 n_out C_out]
+            continue
+        # [xp | xn] @ [W1 | W2]: out_+ = xp W1 - xn W2, out_- = xp W2 + xn W1.
+        y = torch.matmul(x2, torch.cat([w1, w2], dim=-1))
+        (p1, p2), (n1, n2) = (t.chunk(2, dim=-1) for t in y.unbind(-2))
+        parts += [p1 - n2, p2 + n1]
     out = torch.cat(parts, dim=-1).unflatten(-1, (-1, c_out))       # [..., m-major, C_out]
+    if m_major:
+        return out
     out = torch.cat([out, out.new_zeros(*out.shape[:-2], 1, c_out)], dim=-2)
-    index = torch.tensor(_gather_back(lmax_out, mmax), device=x.device)
-    return out.index_select(-2, index)
+    return out.index_select(-2, _index(_gather_back(lmax_out, mmax), x.device))
 
 
 def so2_convolution(x: Tensor, edge_vec: Tensor, weights: Weights, lmax_out: int,
@@ -206,8 +241,9 @@ def so2_convolution(x: Tensor, edge_vec: Tensor, weights: Weights, lmax_out: int
     L = math.isqrt(x.shape[-2]) - 1
     if wigner is None:
         wigner = edge_align_rotation(edge_vec, max(L, lmax_out))
-    y = so2_linear(rotate_to_edge(x, wigner), weights, lmax_out, radial)
-    return rotate_from_edge(y, wigner)
+    mmax = len(weights) - 1
+    y = so2_linear(rotate_to_edge(x, wigner, mmax), weights, lmax_out, radial, m_major=True)
+    return rotate_from_edge(y, wigner, lmax_out, mmax)
 
 
 def cg_to_so2_weights(paths: Sequence[tuple[int, int, int]], path_weights: Tensor,

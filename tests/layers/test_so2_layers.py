@@ -48,13 +48,13 @@ def test_so2_convolution_options_and_errors():
     assert errs["rotation"] < 1e-12 and errs["reflection"] > 1e-3  # SE(3) only
     conv = SO2Convolution(mmax=1, extra_m0_channels=3)
     with torch.no_grad():
-        y, extra = conv.edge_frame(torch.randn(6, 9, 8), torch.randn(6, 4))
-    assert y.shape == (6, 9, 8) and extra.shape == (6, 3)
-    assert float(y[:, [4, 8]].abs().max()) == 0  # |m| = 2 rows dropped with mmax = 1
+        y, extra = conv.edge_frame(torch.randn(6, 7, 8), torch.randn(6, 4))  # m-major rows
+        full = conv(torch.randn(6, 9, 8), torch.randn(6, 3), torch.randn(6, 4))
+    assert y.shape == (6, 7, 8) and extra.shape == (6, 3) and full.shape == (6, 9, 8)
     with pytest.raises(ValueError, match="mmax"):
         SO2Convolution(lmax_in=1, lmax_out=2, mmax=2)
     with pytest.raises(ValueError, match="edge_scalars"):
-        conv.edge_frame(torch.randn(6, 9, 8), None)
+        conv.edge_frame(torch.randn(6, 7, 8), None)
     with pytest.raises(ValueError, match="x"):
         conv(torch.randn(6, 4, 8), torch.randn(6, 3), torch.randn(6, 4))
 
