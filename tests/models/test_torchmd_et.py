@@ -54,7 +54,8 @@ def test_attention_matches_update_equations():
     for p in layer.parameters():
         p.data.normal_(0, 0.4)
     n = 4
-    x, vec, pos = torch.randn(n, 8).double(), torch.randn(n, 3, 8).double(), torch.randn(n, 3).double()
+    x, vec = torch.randn(n, 8).double(), torch.randn(n, 3, 8).double()
+    pos = torch.randn(n, 3).double()
     attrs = torch.randn(n, n, 5).double()
     edges = torch.tensor([[j for i in range(n) for j in range(n) if i != j],
                           [i for i in range(n) for j in range(n) if i != j]])
