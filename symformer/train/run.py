@@ -85,6 +85,10 @@ def run_training(config: dict, out: str | Path, *, resume: bool = False,
     last = run_dir / "checkpoints" / "last.ckpt"
     if resume and not last.is_file():
         raise FileNotFoundError(f"--resume: no checkpoint to resume from at {str(last)!r}")
+    if not resume and (last.is_file() or (run_dir / "metrics.json").is_file()):
+        # Never overwrite an earlier run's checkpoints and results silently.
+        raise ValueError(f"out: {str(run_dir)!r} already holds a run; pass --resume to continue "
+                         "it, or choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
     deterministic_before = torch.are_deterministic_algorithms_enabled()
     warn_only_before = torch.is_deterministic_algorithms_warn_only_enabled()

@@ -99,3 +99,12 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path, toy_model, capsys)
                  "--resume", "--no-progress"])
     assert code == 2
     assert "last.ckpt" in capsys.readouterr().err
+
+
+def test_existing_run_is_not_overwritten(run_dir, toy_model, capsys):
+    before = (run_dir / "metrics.json").read_text()
+    code = main(["train", "nbody", "--model", toy_model, "--epochs", "1", "--out", str(run_dir),
+                 *TINY])
+    assert code == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (run_dir / "metrics.json").read_text() == before
