@@ -7,6 +7,8 @@ Conventions (identical to e3nn) are written down in ``docs/conventions.md``.
 from .clebsch_gordan import clebsch_gordan, is_triangle, wigner_3j
 from .radial import bessel_basis, cosine_cutoff, gaussian_basis, polynomial_cutoff
 from .scatter import scatter_mean, scatter_sum, segment_softmax
+from .so2 import (cg_to_so2_weights, m_major_rows, rotate_from_edge, rotate_to_edge,
+                  so2_convolution, so2_linear, so2_num_coefficients, so2_rows)
 from .spherical_harmonics import NORMALIZATIONS, sh_dim, spherical_harmonics
 from .tensor_product import cg_tensor_product, cg_tensor_product_paths, sh_path_list
 from .wigner import (edge_align_rotation, random_rotation, rotation_part, rotation_to_y,
@@ -20,4 +22,6 @@ __all__ = [
     "sh_path_list", "cg_tensor_product", "cg_tensor_product_paths",
     "gaussian_basis", "bessel_basis", "polynomial_cutoff", "cosine_cutoff",
     "scatter_sum", "scatter_mean", "segment_softmax",
+    "so2_rows", "m_major_rows", "so2_num_coefficients", "rotate_to_edge", "rotate_from_edge",
+    "so2_linear", "so2_convolution", "cg_to_so2_weights",
 ]
