@@ -45,7 +45,7 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
 
 def save(model: nn.Module, path: str | os.PathLike, *, extra: dict | None = None) -> Path:
     """Write ``model`` (built by :func:`symformer.models.create`) with optional JSON-able extras."""
-    from .models.registry import config_of
+    from .registry import config_of
 
     cfg = config_of(model)
     extra = dict(extra or {})
@@ -74,7 +74,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
     """Checkpoint path -> ready model in eval mode, on ``map_location``, in the saved dtype."""
-    from .models.registry import create
+    from .registry import create
 
     ckpt = load_checkpoint(path, map_location)
     model = create(ckpt["model"], **ckpt["config"])

@@ -5,9 +5,11 @@ from .gate import Gate
 from .linear import EquivariantLinear
 from .norm import EquivariantRMSNorm
 from .s2_activation import SeparableS2Activation
+from .se3_attention import SE3AttentionBlock
 from .so2_conv import SO2Convolution
 from .spherical import SphericalHarmonics, TensorProduct
+from .tfn import TFNConv
 
 __all__ = ["EquivariantLinear", "Gate", "EquivariantRMSNorm", "SO2Convolution",
            "SeparableS2Activation", "EquiformerAttention", "SphericalHarmonics",
-           "TensorProduct"]
+           "TensorProduct", "TFNConv", "SE3AttentionBlock"]

@@ -22,7 +22,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..models.registry import register
+from ..registry import register
 from ..primitives.scatter import scatter_sum, segment_softmax
 from ..primitives.so2 import m_major_rows, rotate_from_edge, rotate_to_edge
 from ..primitives.wigner import edge_align_rotation

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..models.registry import register
+from ..registry import register
 from ._uniform import check_uniform, uniform_example
 
 __all__ = ["EquivariantLinear"]

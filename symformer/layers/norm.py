@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..models.registry import register
+from ..registry import register
 from ._uniform import check_uniform, degree_index, uniform_example
 from .linear import _o3_nodes
 

@@ -23,7 +23,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..models.registry import register
+from ..registry import register
 from ..primitives import segment_softmax
 from ._uniform import check_uniform
 from .linear import EquivariantLinear

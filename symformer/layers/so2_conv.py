@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..models.registry import register
+from ..registry import register
 from ..primitives.so2 import (m_major_rows, rotate_from_edge, rotate_to_edge, so2_linear,
                               so2_num_coefficients)
 from ..primitives.wigner import edge_align_rotation

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..models.registry import register
+from ..registry import register
 from ..primitives import cg_tensor_product, sh_path_list, spherical_harmonics
 from ._uniform import check_uniform
 

@@ -26,7 +26,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..models.registry import register
+from ..registry import register
 from ..primitives import clebsch_gordan, sh_path_list, spherical_harmonics
 from ._uniform import check_uniform, degree_index
 from .linear import EquivariantLinear

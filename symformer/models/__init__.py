@@ -4,9 +4,10 @@
 and input/output types.
 """
 
-from .registry import ModelSpec, available, config_of, create, register, spec
+from ..registry import ModelSpec, available, config_of, create, register, spec
 
 # Importing a model module registers it.
-from . import egnn, equiformer, torchmd_et, transformer  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    egnn, equiformer, se3_transformer, tfn, torchmd_et, transformer)
 
 __all__ = ["ModelSpec", "available", "config_of", "create", "register", "spec"]

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from symformer.groups import E3, Symmetric
 
 from . import _nbody_io
-from .registry import register
+from ..registry import register
 
 __all__ = ["EGNN", "EGCLVel"]
 

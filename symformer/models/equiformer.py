@@ -28,7 +28,7 @@ from ..layers.norm import EquivariantRMSNorm
 from ..primitives.radial import gaussian_basis
 from ..primitives.wigner import edge_align_rotation
 from . import _nbody_io
-from .registry import register
+from ..registry import register
 
 __all__ = ["Equiformer", "EquiformerBlock"]
 

@@ -26,7 +26,7 @@ from symformer.layers.se3_attention import SE3AttentionBlock
 from symformer.layers.tfn import TFNConv
 
 from . import _nbody_io
-from .registry import register
+from ..registry import register
 from .tfn import check_int, nbody_graph_inputs, nbody_group
 
 __all__ = ["SE3Transformer"]

@@ -26,7 +26,7 @@ from symformer.groups import E3, SE3, Symmetric
 from symformer.layers.tfn import NormActivation, TFNConv, edge_geometry
 
 from . import _nbody_io
-from .registry import register
+from ..registry import register
 
 __all__ = ["TFN", "nbody_graph_inputs", "nbody_group", "check_int"]
 

@@ -40,7 +40,7 @@ from symformer.groups import E3, Symmetric
 from symformer.primitives import cosine_cutoff
 
 from . import _nbody_io
-from .registry import register
+from ..registry import register
 
 __all__ = ["TorchMDET", "ETAttention", "GatedEquivariantBlock", "expnorm_basis"]
 

@@ -26,7 +26,7 @@ from symformer.data import from_dense, to_dense
 from symformer.groups import Symmetric
 
 from . import _nbody_io
-from .registry import register
+from ..registry import register
 
 __all__ = ["CartesianTransformer", "EncoderLayer"]
 

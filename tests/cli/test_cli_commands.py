@@ -62,7 +62,7 @@ def test_check_fails_with_exit_1_on_a_broken_model(capsys):
     finally:  # generic tests over every registered entry must not meet it
         from symformer.models import registry
 
-        registry._REGISTRY.pop("_broken_for_cli_test", None)
+        registry.unregister("_broken_for_cli_test")
 
 
 @pytest.mark.parametrize("argv", [["check", "no_such_model"],

@@ -10,7 +10,7 @@ from symformer.models import registry
 from symformer.models._nbody_io import NBODY_IN_TYPES, example_inputs
 from symformer.models.se3_transformer import SE3Transformer
 from symformer.testing import assert_equivariant, equivariance_error
-from test_tfn import batch_equals_single, displacement, learns_on_simulated_systems, run_bad_inputs
+from nbody_model_checks import batch_equals_single, displacement, learns_on_simulated_systems, run_bad_inputs
 
 
 def test_equivariance_e3_times_permutations(dtype):

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from symformer.groups import E3, Symmetric
-from symformer.models import registry
+from symformer import registry
 from symformer.testing import check_registered
 
 
