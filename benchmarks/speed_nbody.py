@@ -37,7 +37,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("SYMFORMER_CACHE", "/tmp/symformer-cache")
-os.environ.setdefault("CACHE_PATH", "/tmp/symformer-cache/se3-transformer-pytorch")  # its basis cache
+# se3-transformer-pytorch caches its basis on disk under CACHE_PATH.
+os.environ.setdefault("CACHE_PATH", "/tmp/symformer-cache/se3-transformer-pytorch")
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
@@ -58,11 +59,12 @@ OUR_CONFIGS = {
 }
 PEERS = {
     "egnn-pytorch": "4 x EGNN(dim=64, edge_dim=2; default m_dim=16), Linear(2, 64)",
-    "En-transformer": "EnTransformer(dim=64, depth=4, heads=2, dim_head=32, edge_dim=2), Linear(2, 64)",
+    "En-transformer": "EnTransformer(dim=64, depth=4, heads=2, dim_head=32, edge_dim=2), "
+                      "Linear(2, 64)",
     "equiformer-pytorch": "Equiformer(dim=32, num_degrees=2, depth=2, heads=4, dim_head=8, "
                           "reduce_dim_out=True), Linear(2, 32)",
-    "se3-transformer-pytorch": "SE3Transformer(dim=32, num_degrees=2, depth=2, heads=4, dim_head=8, "
-                               "output_degrees=2, reduce_dim_out=True), Linear(2, 32)",
+    "se3-transformer-pytorch": "SE3Transformer(dim=32, num_degrees=2, depth=2, heads=4, "
+                               "dim_head=8, output_degrees=2, reduce_dim_out=True), Linear(2, 32)",
 }
 SLOW = {"se3-transformer-pytorch"}  # few repeats
 
@@ -304,17 +306,20 @@ def _fmt_mem(b) -> str:
 def markdown(res: dict) -> str:
     m = res["machine"]
     lines = ["# N-body speed: symformer vs peer libraries", "",
-             f"{m['date']}; CPU {m['cpu']} ({m['logical_cpus']} logical CPUs, load average at start "
-             f"{m['load_average'][0]:.1f}); torch {m['versions']['torch']}; command `{m['command']}`.",
+             f"{m['date']}; CPU {m['cpu']} ({m['logical_cpus']} logical CPUs, load average at "
+             f"start {m['load_average'][0]:.1f}); torch {m['versions']['torch']}; "
+             f"command `{m['command']}`.",
              "", "The machine is shared with training jobs and other work, so absolute times are "
              "noisy; each ratio compares models timed in the same process back to back "
              "(interleaved repeat by repeat). float32, forward+backward of an MSE loss, median.",
+             "With 2 threads on 2 cores shared with other jobs, threads are oversubscribed and "
+             "those rows swing by several x from run to run: the 1-thread rows are the reference.",
              "Peak memory: extra resident memory during one step after a warm-up, in a fresh "
              "process per model (`VmHWM - VmRSS` after resetting the peak), one thread.", ""]
     for t in m["threads"]:
         lines += [f"## Batch of 100 systems (5 particles), {t} thread(s)", "",
                   "| model | config | params | fwd+bwd ms | peak mem | peer | peer ms | peer mem "
-                  "| ours/peer time | speed-up | target |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| ours/peer time | speed-up | target |", "|---" * 11 + "|"]
         for name in res["ours"]:
             r = res["models"][name]
             if "error" in r and "timing" not in r:
@@ -329,16 +334,17 @@ def markdown(res: dict) -> str:
                 p_ms = r["peer_timing"][str(t)]["median_ms"]
                 ratio = ours_ms / p_ms
                 tgt = res["targets"].get(name)
+                verdict = "met" if 1 / ratio >= (tgt or 0) else "NOT met"
                 row += [peer, f"{p_ms:.1f}", _fmt_mem(p.get("peak_bytes")), f"{ratio:.3f}",
-                        f"{1 / ratio:.1f}x", (f">= {tgt}x: {'met' if 1 / ratio >= tgt else 'NOT met'}"
-                                               if tgt else "-")]
+                        f"{1 / ratio:.1f}x", f">= {tgt}x: {verdict}" if tgt else "-"]
             else:
                 row += ["-"] * 6
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
     lines += ["## Scaling: one system of N nodes, complete graph, 1 thread", "",
               "Median fwd+bwd ms (peak memory); growth = t(N)/t(smallest N).", "",
-              "| model | " + " | ".join(f"N={n}" for n in res["nodes"]) + " | growth at largest common N |",
+              "| model | " + " | ".join(f"N={n}" for n in res["nodes"])
+              + " | growth at largest common N |",
               "|---|" + "---|" * (len(res["nodes"]) + 1)]
     for name, r in res["models"].items():
         if not r.get("scaling"):
@@ -365,7 +371,8 @@ def main(argv=None) -> None:
     ap.add_argument("--nodes", type=int, nargs="+", default=[5, 50, 200, 1000])
     ap.add_argument("--scale-budget", type=float, default=60.0, help="seconds per model")
     ap.add_argument("--mem-cap-gib", type=float, default=4.0)
-    ap.add_argument("--no-scaling", action="store_true", help="skip the memory/scaling subprocesses")
+    ap.add_argument("--no-scaling", action="store_true",
+                    help="skip the memory/scaling subprocesses")
     ap.add_argument("--out", default=str(HERE / "results" / "speed_nbody.json"))
     ap.add_argument("--_worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
