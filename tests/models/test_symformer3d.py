@@ -1,0 +1,83 @@
+"""symformer3d n-body model: E(3) x S_n equivariance, batching, learning, errors."""
+
+import pytest
+import torch
+
+from symformer.groups import E3, Symmetric
+from symformer.models import registry
+from symformer.models._nbody_io import NBODY_IN_TYPES, example_inputs
+from symformer.models.symformer3d import Symformer3D
+from symformer.testing import assert_equivariant, equivariance_error
+
+from nbody_model_checks import (batch_equals_single, displacement, learns_on_simulated_systems,
+                                 run_bad_inputs, systems)
+
+
+def _small(**kw):
+    return Symformer3D(channels=8, n_layers=2, heads=2, **kw)
+
+
+@pytest.mark.parametrize("refine", [True, False])
+def test_equivariance_e3_times_permutations(dtype, refine):
+    model = _small(refine=refine).to(dtype)
+    # Trained-like steps: the initial step weights are small, which would hide errors in them.
+    with torch.no_grad():
+        for step in model.steps:
+            step.vector.weight.normal_()
+            step.gain.weight.normal_()
+    gen = torch.Generator().manual_seed(0)
+    inputs = example_inputs(model, gen, dtype)
+    errs = assert_equivariant(model, E3() * Symmetric(15), inputs, NBODY_IN_TYPES, "node:point",
+                              generator=gen)
+    assert {"rotation", "reflection", "translation", "permutation"} <= set(errs)
+    disp = equivariance_error(displacement(model), E3() * Symmetric(15), inputs, NBODY_IN_TYPES,
+                              "node:vector", generator=gen)
+    assert max(disp.values()) < (1e-10 if dtype == torch.float64 else 1e-5), disp
+
+
+def test_starts_as_constant_velocity_integrator():
+    model = _small().double()
+    data = systems(2)
+    out = model(**data)
+    ballistic = data["pos"] + data["vel"]
+    # Only the small initial l = 1 steps separate the untrained model from pos + v.
+    assert (out - ballistic).abs().max() < 0.2
+    assert (out - ballistic).abs().max() > 0  # the learned part is live
+
+
+def test_registered_spec():
+    s = registry.spec("symformer3d")
+    model = registry.create("symformer3d", channels=8, n_layers=1)
+    inputs = s.example_inputs(model, torch.Generator().manual_seed(0), torch.float32)
+    assert model(**inputs).shape == (15, 3)
+    assert "S_15" in s.make_group(model).name
+    with pytest.raises(TypeError, match="chanels"):
+        registry.create("symformer3d", chanels=3)
+
+
+@pytest.mark.parametrize("refine", [True, False])
+def test_batch_equals_single_and_unsorted_batch(refine):
+    torch.manual_seed(0)
+    batch_equals_single(_small(refine=refine).double())
+
+
+def test_learns_on_simulated_systems():
+    torch.manual_seed(0)
+    learns_on_simulated_systems(Symformer3D(channels=8, n_layers=2, heads=2), steps=30)
+
+
+def test_bad_inputs():
+    run_bad_inputs(_small().double())
+
+
+def test_bad_config():
+    with pytest.raises(ValueError, match="channels"):
+        Symformer3D(channels=0)
+    with pytest.raises(ValueError, match="n_layers"):
+        Symformer3D(n_layers=0)
+    with pytest.raises(ValueError, match="cutoff"):
+        Symformer3D(cutoff=-1.0)
+    with pytest.raises(TypeError, match="refine"):
+        Symformer3D(refine=1)
+    with pytest.raises(TypeError):
+        Symformer3D(16)  # keyword-only
