@@ -325,9 +325,6 @@ def markdown(res: dict) -> str:
             if "error" in r and "timing" not in r:
                 lines.append(f"| {name} | failed: {r['error'][:60]} |||||||||")
                 continue
-            if str(t) not in r.get("timing", {}):  # merged from a run at other thread counts
-                lines.append(f"| {name} | not timed at {t} thread(s) in this run |||||||||")
-                continue
             peer = r.get("peer")
             ours_ms = r["timing"][str(t)]["median_ms"]
             row = [name, f"`{json.dumps(r['config'])}`", str(r.get("params", "")),
@@ -359,7 +356,6 @@ def markdown(res: dict) -> str:
                          f"skipped ({s['skipped']})" if "skipped" in s else
                          f"{1e3 * s['median_s']:.1f} ({_fmt_mem(s['peak_bytes'])})")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {r.get('growth_note', '')} |")
-    lines += [f"Note on {k}: {v}" for k, v in res.get("notes", {}).items()]
     lines += ["", "Peers: " + "; ".join(f"{k}: {v}" for k, v in PEERS.items()) + ".", ""]
     return "\n".join(lines)
 
