@@ -5,7 +5,7 @@ messages, invariant attention logits, equivariant RMS norm; the blocks are
 :class:`symformer.models.equiformer.EquiformerBlock`) turned into a learned multi-step
 integrator. With node features ``x`` in the uniform layout [N, (L+1)^2, C]::
 
-    x^0_i    = [W (c_i, |v_i|) ;  v_i w_v ; 0]                      l = 0, l = 1 (D^1(R) = R), l >= 2
+    x^0_i    = [W (c_i, |v_i|) ; v_i w_v ; 0]                rows l = 0, 1 (D^1(R) = R), >= 2
     p^0_i    = pos_i
     for block k = 1 .. K:
         e^k_ij = [c_i c_j, rbf|p^{k-1}_j - p^{k-1}_i|, rbf|pos_j - pos_i|,
