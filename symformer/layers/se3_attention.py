@@ -117,7 +117,7 @@ class SE3AttentionBlock(nn.Module):
         q = self.query(resize_degrees(x, self.lmax_key))[dst]            # [E, Kq, C]
         logits = (k * q).view(E, kq_rows, H, C // H).sum((1, 3))         # [E, H]
         attn = segment_softmax(logits / math.sqrt(kq_rows * C // H), dst, n)  # [E, H]
-        weighted = v.view(E, -1, H, C // H) * attn[:, None, :, None]     # [E, K, H, C/H]
+        weighted = v.view(E, v.shape[1], H, C // H) * attn[:, None, :, None]  # [E, K, H, C/H]
         z = weighted.new_zeros(n, *weighted.shape[1:]).index_add(0, dst, weighted)
         z = self.out(z.flatten(-2))                                      # [N, K, C_out]
         if self.skip is not None:

@@ -150,7 +150,7 @@ class TFNEdgeKernel(nn.Module):
         w = self.radial(feats).view(E, C, self.n_paths)                  # [E, C, P]
         # Channel-major [E, C, rows]: one bmm over all paths, weights broadcast per path.
         xs = self.pre(x).transpose(1, 2).index_select(0, src)            # [E, C, A]
-        m = (sh[:, :T.shape[0]] @ T).view(E, A, -1)                      # [E, A, Q]
+        m = (sh[:, :T.shape[0]] @ T).view(E, A, T.shape[1] // A)         # [E, A, Q]
         u = torch.bmm(xs, m)                                             # [E, C, Q]
         out, q = [], 0
         for l3, p, n in groups:

@@ -102,13 +102,7 @@ def test_batch_equals_single_shuffled_and_mixed_sizes(name):
 
 # symformer/layers/tfn.py (TFNEdgeKernel) cannot reshape an empty edge set: a batch whose
 # systems are all single particles raises. Strict, so the marker must go once that is fixed.
-EDGELESS_BATCH_FAILS = {"tfn", "se3_transformer"}
-
-
-def test_lone_particle_alone(name, request):
-    if name in EDGELESS_BATCH_FAILS:
-        request.applymarker(pytest.mark.xfail(raises=RuntimeError, strict=True,
-                                              reason="TFNEdgeKernel fails on zero edges"))
+def test_lone_particle_alone(name):
     lone_particle_alone(small(name))
 
 
