@@ -21,7 +21,7 @@ import torch
 
 from ..checkpoint import save
 from .callbacks import AtomicCheckpointIO, History, loggers, standard_callbacks
-from .evaluate import equivariance_error_of, evaluate_nbody, trajectory_figure
+from .evaluate import equivariance_error_of, trajectory_figure
 from .module import RegressionModule
 from .nbody import NBodyDataModule
 from .plots import plot_loss_curve

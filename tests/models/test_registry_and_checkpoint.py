@@ -1,6 +1,5 @@
 """Registry lookups, config validation, atomic checkpoints and symformer.load."""
 
-import os
 
 import pytest
 import torch
