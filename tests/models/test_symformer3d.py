@@ -1,16 +1,15 @@
-"""symformer3d n-body model: E(3) x S_n equivariance, batching, learning, errors."""
+"""symformer3d specifics: equivariance with live step weights, the ballistic start, the
+no-refinement variant, config errors (the rest: tests/models/test_nbody_models.py)."""
 
 import pytest
 import torch
 
 from symformer.groups import E3, Symmetric
-from symformer.models import registry
 from symformer.models._nbody_io import NBODY_IN_TYPES, example_inputs
 from symformer.models.symformer3d import Symformer3D
 from symformer.testing import assert_equivariant, equivariance_error
 
-from nbody_model_checks import (batch_equals_single, displacement, learns_on_simulated_systems,
-                                 run_bad_inputs, systems)
+from nbody_model_checks import batch_equals_single, displacement, systems
 
 
 def _small(**kw):
@@ -45,29 +44,10 @@ def test_starts_as_constant_velocity_integrator():
     assert (out - ballistic).abs().max() > 0  # the learned part is live
 
 
-def test_registered_spec():
-    s = registry.spec("symformer3d")
-    model = registry.create("symformer3d", channels=8, n_layers=1)
-    inputs = s.example_inputs(model, torch.Generator().manual_seed(0), torch.float32)
-    assert model(**inputs).shape == (15, 3)
-    assert "S_15" in s.make_group(model).name
-    with pytest.raises(TypeError, match="chanels"):
-        registry.create("symformer3d", chanels=3)
-
-
-@pytest.mark.parametrize("refine", [True, False])
-def test_batch_equals_single_and_unsorted_batch(refine):
+def test_batch_equals_single_without_refinement():
+    # The default (refine=True) is covered by tests/models/test_nbody_models.py.
     torch.manual_seed(0)
-    batch_equals_single(_small(refine=refine).double())
-
-
-def test_learns_on_simulated_systems():
-    torch.manual_seed(0)
-    learns_on_simulated_systems(Symformer3D(channels=8, n_layers=2, heads=2), steps=30)
-
-
-def test_bad_inputs():
-    run_bad_inputs(_small().double())
+    batch_equals_single(_small(refine=False).double())
 
 
 def test_bad_config():
