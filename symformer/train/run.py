@@ -101,11 +101,15 @@ def run_training(config: dict, out: str | Path, *, resume: bool = False,
         best_path = ckpt_cb.best_model_path if ckpt_cb is not None else ""
         if not best_path or not Path(best_path).is_file():
             raise RuntimeError("training produced no best checkpoint (no validation epoch ran)")
+        # trainer.test(ckpt_path=best) restores callback states from the best checkpoint, which
+        # would cut the history at the best epoch: keep the full one.
+        history = next(cb for cb in trainer.callbacks if isinstance(cb, History))
+        epochs = [dict(r) for r in history.epochs]
         test = trainer.test(module, datamodule=data, ckpt_path=best_path, verbose=False)
         best = torch.load(best_path, map_location="cpu", weights_only=True)
     finally:
         torch.use_deterministic_algorithms(deterministic_before, warn_only=warn_only_before)
-    history = next(cb for cb in trainer.callbacks if isinstance(cb, History))
+    history.epochs = epochs
     if not trainer.is_global_zero:
         return {}
     module.load_state_dict(best["state_dict"])

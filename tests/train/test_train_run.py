@@ -108,3 +108,14 @@ def test_existing_run_is_not_overwritten(run_dir, toy_model, capsys):
     assert code == 2
     assert "already holds a run" in capsys.readouterr().err
     assert (run_dir / "metrics.json").read_text() == before
+
+
+def test_history_runs_past_the_best_epoch(nbody_cache, tmp_path, toy_model):
+    # lr 0: every epoch ties, so the best checkpoint is epoch 1; the history (and the loss
+    # curve) must still hold all epochs, not the state restored with the best checkpoint.
+    out = tmp_path / "flat"
+    assert main(["train", "nbody", "--model", toy_model, "--epochs", "3", "--lr", "0",
+                 "--out", str(out), *TINY]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["best_epoch"] == 1
+    assert m["epochs_run"] == 3 and [r["epoch"] for r in m["history"]] == [1, 2, 3]
