@@ -3,7 +3,7 @@
 * :class:`AtomicCheckpointIO` writes every Lightning checkpoint through
   :func:`symformer.checkpoint.atomic_save` (temporary file, fsync, rename), so an interrupted run
   never leaves a half-written ``last.ckpt`` behind.
-* :func:`checkpoint_callback` keeps ``checkpoints/last.ckpt`` (every epoch, for ``--resume``) and
+* :func:`checkpoint_callbacks` keep ``checkpoints/last.ckpt`` (every epoch, for ``--resume``) and
   ``checkpoints/best.ckpt`` (lowest validation MSE).
 * :class:`History` records train/val MSE and wall time per epoch; its state travels inside the
   checkpoints, so a resumed run reports the whole curve.
@@ -22,7 +22,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ..checkpoint import atomic_save
 
-__all__ = ["AtomicCheckpointIO", "History", "checkpoint_callback", "standard_callbacks",
+__all__ = ["AtomicCheckpointIO", "History", "checkpoint_callbacks", "standard_callbacks",
            "loggers", "MONITOR"]
 
 MONITOR = "val_mse"
@@ -37,14 +37,20 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         atomic_save(checkpoint, path)
 
 
-def checkpoint_callback(run_dir: str | Path) -> ModelCheckpoint:
-    """``last.ckpt`` after every epoch and ``best.ckpt`` at the lowest ``val_mse``."""
-    return ModelCheckpoint(dirpath=Path(run_dir) / "checkpoints", filename="best",
-                           monitor=MONITOR, mode="min", save_top_k=1, save_last=True,
-                           enable_version_counter=False, auto_insert_metric_name=False,
-                           # at train-epoch end (Lightning runs checkpointing last), so that the
-                           # History row of the epoch is inside the checkpoint
-                           save_on_train_epoch_end=True)
+def checkpoint_callbacks(run_dir: str | Path) -> list[ModelCheckpoint]:
+    """``best.ckpt`` at the lowest ``val_mse`` and ``last.ckpt`` after every epoch.
+
+    Two callbacks, because Lightning's ``save_last`` only refreshes ``last.ckpt`` in epochs that
+    also wrote a top-k checkpoint: a resumed run would restart from the best epoch. The best
+    one comes first, so it is ``trainer.checkpoint_callback``. Both save at train-epoch end
+    (Lightning runs checkpointing last), so the History row of the epoch is inside.
+    """
+    folder = Path(run_dir) / "checkpoints"
+    common = dict(dirpath=folder, enable_version_counter=False, auto_insert_metric_name=False,
+                  save_on_train_epoch_end=True)
+    best = ModelCheckpoint(filename="best", monitor=MONITOR, mode="min", save_top_k=1, **common)
+    last = ModelCheckpoint(filename="last", monitor=None, save_top_k=1, **common)
+    return [best, last]
 
 
 class History(L.Callback):
@@ -82,7 +88,7 @@ class History(L.Callback):
 
 def standard_callbacks(run_dir: str | Path, *, progress_bar: bool = True) -> list[L.Callback]:
     """The callbacks every run uses: checkpoints, history and (optionally) the TQDM bar."""
-    cbs: list[L.Callback] = [checkpoint_callback(run_dir), History()]
+    cbs: list[L.Callback] = [*checkpoint_callbacks(run_dir), History()]
     if progress_bar:
         cbs.append(TQDMProgressBar())
     return cbs

@@ -119,3 +119,7 @@ def test_history_runs_past_the_best_epoch(nbody_cache, tmp_path, toy_model):
     m = json.loads((out / "metrics.json").read_text())
     assert m["best_epoch"] == 1
     assert m["epochs_run"] == 3 and [r["epoch"] for r in m["history"]] == [1, 2, 3]
+    # last.ckpt follows every epoch (for --resume), best.ckpt stays at the best one.
+    last = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    best = torch.load(out / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
+    assert (last["epoch"], best["epoch"]) == (2, 0)
