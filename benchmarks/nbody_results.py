@@ -19,6 +19,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from symformer.data.nbody import PUBLISHED_MSE
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 CHECKPOINTS = HERE / "checkpoints" / "nbody"
@@ -32,7 +34,10 @@ def _read_run(run: Path) -> dict:
     return {key: m.get(key) for key in (
         "model", "test_mse", "published_mse", "best_val_mse", "best_epoch", "epochs_run",
         "equivariance_error", "parameters", "seconds_per_epoch", "wall_seconds", "seed",
-        "command")} | {"run": run.name}
+        "command")} | {
+        "run": run.name,
+        # Sum of epoch times: stays right for runs finished with --resume.
+        "train_seconds": sum(r.get("seconds", 0.0) for r in m.get("history", []))}
 
 
 def _markdown(rows: dict) -> str:
@@ -43,8 +48,12 @@ def _markdown(rows: dict) -> str:
         "systems of the published protocol (see `symformer.data.nbody`). Trained on the 2-core CPU",
         "of the development machine; `epochs` is what we ran, not the paper's budget.",
         "",
+        "Published test MSE (3000 training systems): " + ", ".join(
+            f"{k} {v}" for k, v in sorted(PUBLISHED_MSE.items(), key=lambda kv: kv[1])) + ".",
+        "Models not in the table have not been trained on the full protocol yet.",
+        "",
         "| model | ours | published | ratio | best epoch / epochs | equivariance error (fp32) "
-        "| parameters | s/epoch | wall | seed | command |",
+        "| parameters | s/epoch | training time | seed | command |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in sorted(rows.items(), key=lambda kv: kv[1]["test_mse"]):
@@ -54,8 +63,11 @@ def _markdown(rows: dict) -> str:
         lines.append(
             f"| {name} | {r['test_mse']:.5f} | {pub if pub is not None else '-'} | {ratio} "
             f"| {r['best_epoch']} / {r['epochs_run']} | {eq:.1e} | {r['parameters']:,} "
-            f"| {r['seconds_per_epoch']:.2f} | {r['wall_seconds'] / 60:.0f} min | {r['seed']} "
+            f"| {r['seconds_per_epoch']:.2f} | {r['train_seconds'] / 60:.0f} min | {r['seed']} "
             f"| `{' '.join(r['command'])}` |")
+    notes = [f"- **{name}**: {r['note']}" for name, r in sorted(rows.items()) if r.get("note")]
+    if notes:
+        lines += ["", "Notes:", "", *notes]
     return "\n".join(lines) + "\n"
 
 
@@ -63,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders of symformer train nbody")
     parser.add_argument("--replace", action="store_true", help="replace even if not better")
+    parser.add_argument("--note", default="", help="how the run went, shown under the table")
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     CHECKPOINTS.mkdir(parents=True, exist_ok=True)
@@ -75,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: keeping {old['run']} (test MSE {old['test_mse']:.5f})", file=sys.stderr)
             continue
         shutil.copyfile(run / "model.pt", CHECKPOINTS / f"{name}.pt")
-        rows[name] = row
+        rows[name] = row | {"note": args.note}
     json_path.write_text(json.dumps(rows, indent=2) + "\n")
     (RESULTS / "nbody.md").write_text(_markdown(rows))
     print((RESULTS / "nbody.md").read_text())
