@@ -44,13 +44,14 @@ else ``~/.cache/symformer/nbody``), written atomically; an unreadable cache file
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .._io import atomic_write
 
 __all__ = ["simulate", "initial_conditions", "integrate", "load_split", "to_graph_batch",
            "predict", "PUBLISHED_MSE",
@@ -333,18 +334,7 @@ def _read_cache(path: Path, size: int) -> dict | None:
 
 
 def _write_cache(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: np.savez(f, **data))
 
 
 def _check_int(name: str, value, minimum: int) -> None:

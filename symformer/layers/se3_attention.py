@@ -26,8 +26,8 @@ from ..registry import register
 from ..primitives import segment_softmax
 from ._uniform import check_uniform
 from .linear import EquivariantLinear
-from .tfn import (NormActivation, TFNEdgeKernel, edge_geometry, graph_example, layer_group,
-                  resize_degrees)
+from .tfn import (NormActivation, TFNEdgeKernel, check_edge_attr, edge_geometry, graph_example,
+                  layer_group, resize_degrees)
 
 __all__ = ["SE3AttentionBlock"]
 
@@ -103,10 +103,7 @@ class SE3AttentionBlock(nn.Module):
                   edge_index: Tensor) -> Tensor:
         """As :meth:`forward` with precomputed :func:`~symformer.layers.tfn.edge_geometry`."""
         check_uniform("x", x, self.lmax_in, self.in_channels)
-        if self.edge_dim and (edge_attr is None or edge_attr.shape != (sh.shape[0],
-                                                                       self.edge_dim)):
-            raise ValueError(f"edge_attr: expected shape ({sh.shape[0]}, {self.edge_dim}), got "
-                             f"{None if edge_attr is None else tuple(edge_attr.shape)}")
+        check_edge_attr(edge_attr, sh.shape[0], self.edge_dim)
         src, dst = edge_index
         n, E, C, H = x.shape[0], src.shape[0], self.channels, self.heads
         kv = self.kv(x, sh, length, edge_attr, src)                      # [E, K, 2C]

@@ -31,7 +31,7 @@ from ..primitives import clebsch_gordan, sh_path_list, spherical_harmonics
 from ._uniform import check_uniform, degree_index
 from .linear import EquivariantLinear
 
-__all__ = ["tfn_tables", "edge_geometry", "resize_degrees", "RadialMLP", "TFNEdgeKernel",
+__all__ = ["tfn_tables", "edge_geometry", "check_edge_attr", "resize_degrees", "RadialMLP", "TFNEdgeKernel",
            "TFNConv", "NormActivation", "layer_group", "graph_example"]
 
 
@@ -67,6 +67,13 @@ def tfn_tables(lmax_in: int, lmax_out: int, parity: bool, dtype: torch.dtype,
         groups.append((l3, p, count.get(l3, 0)))
         p += count.get(l3, 0)
     return paths, T.reshape(B, A * Q).to(dtype=dtype, device=device), tuple(groups)
+
+
+def check_edge_attr(edge_attr: Tensor | None, num_edges: int, edge_dim: int) -> None:
+    """Raise ValueError unless ``edge_attr`` is ``(num_edges, edge_dim)`` (or unused)."""
+    if edge_dim and (edge_attr is None or edge_attr.shape != (num_edges, edge_dim)):
+        raise ValueError(f"edge_attr: expected shape ({num_edges}, {edge_dim}), got "
+                         f"{None if edge_attr is None else tuple(edge_attr.shape)}")
 
 
 def edge_geometry(pos: Tensor, edge_index: Tensor, lmax_sh: int) -> tuple[Tensor, Tensor]:
@@ -277,10 +284,7 @@ class TFNConv(nn.Module):
                   edge_index: Tensor) -> Tensor:
         """As :meth:`forward` with precomputed :func:`edge_geometry` (shared across layers)."""
         check_uniform("x", x, self.lmax_in, self.in_channels)
-        if self.edge_dim and (edge_attr is None or edge_attr.shape != (sh.shape[0],
-                                                                       self.edge_dim)):
-            raise ValueError(f"edge_attr: expected shape ({sh.shape[0]}, {self.edge_dim}), got "
-                             f"{None if edge_attr is None else tuple(edge_attr.shape)}")
+        check_edge_attr(edge_attr, sh.shape[0], self.edge_dim)
         src, dst = edge_index
         n = x.shape[0]
         msg = self.kernel(x, sh, length, edge_attr, src)                 # [E, K, C]

@@ -235,18 +235,7 @@ class TorchMDET(nn.Module):
         return cosine_cutoff(r, self.cutoff)
 
     def forward(self, pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> Tensor:
-        """Predict positions.
-
-        Parameters
-        ----------
-        pos, vel : Tensor, shape (N, 3)
-        charges : Tensor, shape (N,)
-        batch : Tensor, shape (N,), integer system index (any order).
-
-        Returns
-        -------
-        Tensor, shape (N, 3): predicted positions.
-        """
+        """Predicted positions (N, 3) from flat node inputs (see :mod:`._nbody_io`)."""
         _nbody_io.check_nbody_inputs(pos, vel, charges, batch)
         edge_index = _nbody_io.fully_connected_edges(batch)  # [2, E]
         src, dst = edge_index

@@ -107,18 +107,7 @@ class CartesianTransformer(nn.Module):
         self.head = nn.Linear(dim, 3)
 
     def forward(self, pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> Tensor:
-        """Predict positions.
-
-        Parameters
-        ----------
-        pos, vel : Tensor, shape (N, 3)
-        charges : Tensor, shape (N,)
-        batch : Tensor, shape (N,), integer system index (any order).
-
-        Returns
-        -------
-        Tensor, shape (N, 3): predicted positions.
-        """
+        """Predicted positions (N, 3) from flat node inputs (see :mod:`._nbody_io`)."""
         _nbody_io.check_nbody_inputs(pos, vel, charges, batch)
         order = torch.argsort(batch, stable=True)  # the dense view needs systems contiguous
         tokens = self.embed(torch.cat([pos, vel, charges[:, None]], dim=-1))[order]  # [N, d]
