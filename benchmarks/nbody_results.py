@@ -14,6 +14,7 @@ when its test MSE is lower (pass --replace to force).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 import sys
@@ -26,18 +27,32 @@ RESULTS = HERE / "results"
 CHECKPOINTS = HERE / "checkpoints" / "nbody"
 
 
+def _logged_epochs(run: Path) -> int:
+    """Validation epochs in the run's CSV logs, resumed parts included (the full record,
+    whatever metrics.json kept)."""
+    epochs = set()
+    for log in (run / "logs").glob("**/metrics.csv"):
+        with log.open() as f:
+            epochs |= {row["epoch"] for row in csv.DictReader(f) if row.get("val_mse")}
+    return len(epochs)
+
+
 def _read_run(run: Path) -> dict:
     metrics_path = run / "metrics.json"
     if not metrics_path.is_file() or not (run / "model.pt").is_file():
         raise FileNotFoundError(f"{run}: expected metrics.json and model.pt from symformer train")
     m = json.loads(metrics_path.read_text())
-    return {key: m.get(key) for key in (
+    row = {key: m.get(key) for key in (
         "model", "test_mse", "published_mse", "best_val_mse", "best_epoch", "epochs_run",
         "equivariance_error", "parameters", "seconds_per_epoch", "wall_seconds", "seed",
-        "command")} | {
-        "run": run.name,
-        # Sum of epoch times: stays right for runs finished with --resume.
-        "train_seconds": sum(r.get("seconds", 0.0) for r in m.get("history", []))}
+        "command")}
+    # Sum of epoch times stays right for runs finished with --resume; a run that was not
+    # resumed has its whole wall time.
+    train_seconds = sum(r.get("seconds", 0.0) for r in m.get("history", []))
+    if "--resume" not in (m.get("command") or []):
+        train_seconds = max(train_seconds, m.get("wall_seconds") or 0.0)
+    row["epochs_run"] = max(row["epochs_run"] or 0, _logged_epochs(run))
+    return row | {"run": run.name, "train_seconds": train_seconds}
 
 
 def _markdown(rows: dict) -> str:

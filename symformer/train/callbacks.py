@@ -94,13 +94,25 @@ def standard_callbacks(run_dir: str | Path, *, progress_bar: bool = True) -> lis
     return cbs
 
 
+def _free_version(folder: Path) -> str:
+    """``""`` for a new run; ``resume-<k>`` when ``folder`` already holds a log, because
+    Lightning's CSV logger would otherwise delete the earlier epochs' log on --resume."""
+    if not (folder / "metrics.csv").is_file():
+        return ""
+    k = 1
+    while (folder / f"resume-{k}").exists():
+        k += 1
+    return f"resume-{k}"
+
+
 def loggers(run_dir: str | Path) -> list:
     """A CSV logger into the run folder, plus TensorBoard when it is installed."""
-    out: list = [CSVLogger(save_dir=str(run_dir), name="logs", version="")]
+    version = _free_version(Path(run_dir) / "logs")
+    out: list = [CSVLogger(save_dir=str(run_dir), name="logs", version=version)]
     try:
         from lightning.pytorch.loggers import TensorBoardLogger
 
-        out.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
+        out.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=version))
     except (ImportError, ModuleNotFoundError):
         pass
     return out

@@ -88,6 +88,9 @@ def test_resume_ends_where_a_straight_run_ends(nbody_cache, tmp_path, toy_model,
     for a, b in zip(straight["history"], resumed["history"]):
         assert a["val_mse"] == pytest.approx(b["val_mse"], rel=1e-6)
         assert a["train_mse"] == pytest.approx(b["train_mse"], rel=1e-6)
+    # The first part's CSV log survives the resume; the continuation logs beside it.
+    logs = tmp_path / "resumed" / "logs"
+    assert (logs / "metrics.csv").is_file() and (logs / "resume-1" / "metrics.csv").is_file()
     sa = symformer.load(tmp_path / "straight" / "model.pt").state_dict()
     sb = symformer.load(tmp_path / "resumed" / "model.pt").state_dict()
     for k in sa:
