@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["randn", "rand", "randint", "haar_so3", "rotation_2d", "check_n"]
+__all__ = ["randn", "rand", "randint", "rotation_2d", "check_n"]
 
 
 def _src(generator: torch.Generator | None, device) -> torch.device:
@@ -41,23 +41,6 @@ def randint(low: int, high: int, shape, generator, device) -> Tensor:
     """Uniform integers in [low, high) of ``shape`` (dtype long)."""
     x = torch.randint(low, high, shape, generator=generator, device=_src(generator, device))
     return x.to(device=device)
-
-
-def haar_so3(n: int, generator, dtype, device) -> Tensor:
-    """``n`` Haar-uniform rotation matrices, shape (n, 3, 3).
-
-    A normalised Gaussian 4-vector is a uniform unit quaternion, whose rotation matrix is
-    Haar-distributed on SO(3).
-    """
-    q = randn((n, 4), generator, torch.float64, device)
-    q = q / q.norm(dim=-1, keepdim=True)
-    w, x, y, z = q.unbind(-1)
-    m = torch.stack([
-        1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
-        2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-        2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
-    ], dim=-1).reshape(n, 3, 3)
-    return m.to(dtype)
 
 
 def rotation_2d(theta: Tensor) -> Tensor:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..primitives.wigner import random_rotation
 from . import _random
 from .base import Element, Group
 from .types import FieldType
@@ -94,7 +95,7 @@ class _Euclidean3(Group):
         n = _random.check_n(n)
         if kind is not None and kind not in self.kinds and kind != "general":
             raise ValueError(f"{self.name} has no transformation kind {kind!r}; kinds: {self.kinds}")
-        R = _random.haar_so3(n, generator, torch.float64, device)
+        R = random_rotation(n, generator, dtype=torch.float64, device=device)  # Haar
         t = torch.zeros(n, 3, dtype=torch.float64, device=R.device)
         if kind == "reflection":
             R = -R

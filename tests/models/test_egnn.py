@@ -9,14 +9,7 @@ import torch
 from symformer.models import registry
 from symformer.models.egnn import EGNN
 
-
-def _systems(S, n=5, dtype=torch.float64, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    pos = torch.randn(S * n, 3, generator=g, dtype=dtype)
-    vel = torch.randn(S * n, 3, generator=g, dtype=dtype) * 0.5
-    charges = torch.randint(0, 2, (S * n,), generator=g).to(dtype) * 2 - 1
-    return {"pos": pos, "vel": vel, "charges": charges,
-            "batch": torch.arange(S).repeat_interleave(n)}
+from nbody_model_checks import systems
 
 
 def _official_forward(model, pos, vel, charges, S, n):
@@ -57,7 +50,7 @@ def test_matches_official_forward():
     model = EGNN().double()
     for p in model.parameters():  # larger weights than the init, so every term matters
         p.data.normal_(0, 0.3)
-    data = _systems(4)
+    data = systems(4)
     expected = _official_forward(model, data["pos"], data["vel"], data["charges"], 4, 5)
     torch.testing.assert_close(model(**data), expected, rtol=1e-12, atol=1e-12)
 
