@@ -59,5 +59,55 @@ def test_bad_config():
         Symformer3D(cutoff=-1.0)
     with pytest.raises(TypeError, match="refine"):
         Symformer3D(refine=1)
+    with pytest.raises(TypeError, match="galilean"):
+        Symformer3D(galilean="yes")
     with pytest.raises(TypeError):
         Symformer3D(16)  # keyword-only
+
+
+def _trained_like(model):
+    with torch.no_grad():
+        for step in model.steps:
+            step.vector.weight.normal_()
+            step.gain.weight.normal_()
+        if model.horizon is not None:
+            model.horizon.fill_(0.7)
+    return model
+
+
+def test_galilean_boost_shifts_the_prediction_by_horizon_times_u():
+    model = _trained_like(_small().double())
+    data = systems(3)
+    n_sys = int(data["batch"].max()) + 1
+    u = torch.randn(n_sys, 3, dtype=torch.float64)       # one boost per system
+    boosted = dict(data, vel=data["vel"] + u[data["batch"]])
+    out, out_boosted = model(**data), model(**boosted)
+    torch.testing.assert_close(out_boosted, out + 0.7 * u[data["batch"]], atol=1e-12, rtol=0)
+
+
+def test_centre_of_mass_moves_with_the_mean_velocity():
+    model = _trained_like(_small().double())
+    data = systems(3)
+    out = model(**data)
+    for b in range(int(data["batch"].max()) + 1):
+        m = data["batch"] == b
+        com_step = out[m].mean(0) - data["pos"][m].mean(0)
+        torch.testing.assert_close(com_step, 0.7 * data["vel"][m].mean(0), atol=1e-12, rtol=0)
+
+
+def test_flipping_every_charge_changes_nothing():
+    model = _trained_like(_small().double())
+    data = systems(3)
+    torch.testing.assert_close(model(**dict(data, charges=-data["charges"])), model(**data),
+                               atol=1e-12, rtol=0)
+
+
+def test_symmetry_options_off_is_not_galilean():
+    # The options do the work: without them a boost is not a plain shift.
+    model = _trained_like(_small(galilean=False, momentum=False, charge_flip=False).double())
+    data = systems(3)
+    u = torch.randn(3, dtype=torch.float64)
+    out_boosted = model(**dict(data, vel=data["vel"] + u))
+    assert (out_boosted - model(**data) - u).abs().max() > 1e-6
+    flipped = model(**dict(data, charges=-data["charges"]))
+    assert (flipped - model(**data)).abs().max() > 1e-6
