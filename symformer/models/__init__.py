@@ -9,5 +9,6 @@ from ..registry import ModelSpec, available, config_of, create, register, spec
 # Importing a model module registers it.
 from . import (  # noqa: E402,F401
     egnn, equiformer, se3_transformer, symformer3d, tfn, torchmd_et, transformer)
+from . import potential  # noqa: E402,F401
 
 __all__ = ["ModelSpec", "available", "config_of", "create", "register", "spec"]
