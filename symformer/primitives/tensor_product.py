@@ -14,6 +14,7 @@ out when ``parity=True``. This is the simple reference product; faster backends 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -59,6 +60,18 @@ def _check_paths(paths: list[Path], L1: int, L2: int, Lout: int | None) -> None:
             raise ValueError(f"path {p} violates |l1-l2| <= l3 <= l1+l2")
 
 
+@functools.lru_cache(maxsize=None)
+def _pair_table(l1: int, l2: int, l3s: tuple[int, ...], dtype: torch.dtype,
+                device: torch.device) -> tuple[Tensor, Tensor]:
+    """``(T, Ty)``: ``T [d1 d2, S]`` (``S = sum d3``, each CG times ``sqrt(2 l3 + 1)``) and the
+    same entries ordered ``Ty [d2, d1 S]`` for contracting ``y`` first."""
+    t = torch.cat([clebsch_gordan(l1, l2, l3, torch.float64) * math.sqrt(2 * l3 + 1)
+                   for l3 in l3s], -1)                                   # [d1, d2, S]
+    ty = t.permute(1, 0, 2).reshape(2 * l2 + 1, -1)
+    return (t.reshape(-1, t.shape[-1]).to(dtype=dtype, device=device),
+            ty.to(dtype=dtype, device=device))
+
+
 def cg_tensor_product_paths(x: Tensor, y: Tensor, paths: list[Path]) -> list[Tensor]:
     """Per-path outputs (see the module docstring).
 
@@ -74,17 +87,30 @@ def cg_tensor_product_paths(x: Tensor, y: Tensor, paths: list[Path]) -> list[Ten
     list of Tensor, shapes (..., 2 l3 + 1, C)
     """
     L1, L2 = _lmax_of(x, "x"), _lmax_of(y, "y")
+    paths = [tuple(p) for p in paths]
     _check_paths(paths, L1, L2, None)
     batch = torch.broadcast_shapes(x.shape[:-2], y.shape[:-2])
     channels = torch.broadcast_shapes(x.shape[-1:], y.shape[-1:])
     x = x.expand(*batch, x.shape[-2], *channels)
-    y = y.expand(*batch, y.shape[-2], *channels)
-    out = []
-    for l1, l2, l3 in paths:
-        cg = clebsch_gordan(l1, l2, l3, x.dtype, x.device) * math.sqrt(2 * l3 + 1)
-        xa = x[..., l1 * l1:(l1 + 1) ** 2, :]
-        yb = y[..., l2 * l2:(l2 + 1) ** 2, :]
-        out.append(torch.einsum("...ic,...jc,ijk->...kc", xa, yb, cg))
+    y_single = y.shape[-1] == 1 and channels[0] != 1
+    y = y.expand(*batch, y.shape[-2], *(y.shape[-1:] if y_single else channels))
+    groups: dict[tuple[int, int], list[int]] = {}
+    for k, (l1, l2, _) in enumerate(paths):
+        groups.setdefault((l1, l2), []).append(k)
+    out: list[Tensor | None] = [None] * len(paths)
+    for (l1, l2), ks in groups.items():
+        l3s = tuple(paths[k][2] for k in ks)
+        table, table_y = _pair_table(l1, l2, l3s, x.dtype, x.device)
+        xa = x[..., l1 * l1:(l1 + 1) ** 2, :]                          # [..., d1, C]
+        yb = y[..., l2 * l2:(l2 + 1) ** 2, :]                          # [..., d2, C or 1]
+        if y_single:
+            a = (yb[..., 0] @ table_y).unflatten(-1, (2 * l1 + 1, -1))  # [..., d1, S]
+            z = a.transpose(-1, -2) @ xa                               # [..., S, C]
+        else:
+            outer = (xa.unsqueeze(-2) * yb.unsqueeze(-3)).flatten(-3, -2)  # [..., d1 d2, C]
+            z = torch.matmul(table.T, outer)                           # [..., S, C]
+        for k, part in zip(ks, z.split([2 * l3 + 1 for l3 in l3s], dim=-2)):
+            out[k] = part
     return out
 
 
