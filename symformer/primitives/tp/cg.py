@@ -1,0 +1,126 @@
+"""Dense Clebsch-Gordan backend: the reference, exact for every spec.
+
+Instructions are grouped by their input pair ``(i_in1, i_in2)``; per group the CG tensors of
+all its instructions (each times its normalisation constant ``c_ins``) are concatenated into
+one table ``[d1 d2, sum d3]``, so that a group costs one outer product and one matrix multiply
+(``uuu`` and ``uvu`` with ``mul2 = 1``), whatever its number of output degrees. Other channel
+patterns contract the weights first (``uvu``) or use one einsum per instruction (``uvw``).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch import Tensor
+
+from ..clebsch_gordan import clebsch_gordan
+from .spec import TensorProductSpec
+
+__all__ = ["cg_tensor_product_spec", "group_tables"]
+
+
+@functools.lru_cache(maxsize=None)
+def group_tables(spec: TensorProductSpec, dtype: torch.dtype,
+                 device: torch.device) -> tuple[tuple[int, int, tuple[int, ...], Tensor], ...]:
+    """Per input pair: ``(i_in1, i_in2, instruction indices, table [d1 d2, sum d3], table_y
+    [d2, d1 sum d3])`` (the second orders the same entries for contracting y first)."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for k, t in enumerate(spec.instructions):
+        groups.setdefault((t.i_in1, t.i_in2), []).append(k)
+    out = []
+    for (a, b), ks in groups.items():
+        cols = []
+        for k in ks:
+            l1, l2, l3 = spec.paths()[k]
+            c = clebsch_gordan(l1, l2, l3, torch.float64) * spec.coefficients[k]
+            cols.append(c.reshape((2 * l1 + 1) * (2 * l2 + 1), 2 * l3 + 1))
+        t = torch.cat(cols, 1)
+        d1, d2 = spec.irreps_in1[a].ir.dim, spec.irreps_in2[b].ir.dim
+        ty = t.reshape(d1, d2, -1).permute(1, 0, 2).reshape(d2, -1)
+        out.append((a, b, tuple(ks), t.to(dtype=dtype, device=device),
+                    ty.to(dtype=dtype, device=device)))
+    return tuple(out)
+
+
+def _weight(weights: Tensor | None, spec: TensorProductSpec, k: int) -> Tensor | None:
+    """Weight of instruction k as (1 or N, *path_shape), or None when it has none."""
+    sl = spec.weight_slices()[k]
+    if sl is None or weights is None:
+        return None
+    w = weights[..., sl]
+    return w.reshape(w.shape[0] if w.dim() > 1 else 1, *spec.path_shapes[k])
+
+
+def cg_tensor_product_spec(x: Tensor, y: Tensor, spec: TensorProductSpec,
+                           weights: Tensor | None = None) -> Tensor:
+    """Exact product of ``spec`` (e3nn semantics).
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., irreps_in1.dim)
+    y : Tensor, shape (..., irreps_in2.dim)
+    weights : Tensor, shape (weight_numel,) or (..., weight_numel), optional
+        Required when ``spec.weight_numel > 0``.
+
+    Returns
+    -------
+    Tensor, shape (..., irreps_out.dim)
+    """
+    lead = [x.shape[:-1], y.shape[:-1]]
+    if weights is not None and weights.dim() > 1:
+        lead.append(weights.shape[:-1])
+    batch = torch.broadcast_shapes(*lead)
+    x = x.expand(*batch, x.shape[-1]).reshape(-1, x.shape[-1])
+    y = y.expand(*batch, y.shape[-1]).reshape(-1, y.shape[-1])
+    if weights is not None and weights.dim() > 1:
+        weights = weights.expand(*batch, weights.shape[-1]).reshape(-1, weights.shape[-1])
+    n = x.shape[0]
+    s1, s2 = spec.irreps_in1.slices(), spec.irreps_in2.slices()
+    acc: list[Tensor | None] = [None] * len(spec.irreps_out)
+    for a, b, ks, table, table_y in group_tables(spec, x.dtype, x.device):
+        (m1, r1), (m2, r2) = spec.irreps_in1[a], spec.irreps_in2[b]
+        x1 = x[:, s1[a]].reshape(n, m1, r1.dim)                       # [N, u, i]
+        x2 = y[:, s2[b]].reshape(n, m2, r2.dim)                       # [N, v, j]
+        if spec.mode == "uuu" or (spec.mode == "uvu" and m2 == 1):
+            if m2 == 1:  # contract y with the table first: no channel factor in that step
+                a_y = (x2[:, 0] @ table_y).reshape(n, r1.dim, -1)     # [N, i, sum d3]
+                z = x1 @ a_y                                          # [N, u, sum d3]
+            else:
+                z = (x1.unsqueeze(-1) * x2.unsqueeze(-2)).reshape(n, m1, -1) @ table
+            parts = z.split([spec.irreps_out[spec.instructions[k].i_out].ir.dim for k in ks], -1)
+            outs = []
+            for k, o in zip(ks, parts):
+                w = _weight(weights, spec, k)
+                outs.append(o if w is None else o * w.reshape(w.shape[0], m1, 1))
+        elif spec.mode == "uvu":
+            outs = []
+            off = 0
+            for k in ks:
+                d3 = spec.irreps_out[spec.instructions[k].i_out].ir.dim
+                c = table[:, off:off + d3]
+                off += d3
+                w = _weight(weights, spec, k)
+                x2w = x2.sum(1, keepdim=True).expand(n, m1, r2.dim) if w is None else \
+                    torch.matmul(w, x2)                                   # [N, u, j]
+                outs.append((x1.unsqueeze(-1) * x2w.unsqueeze(-2)).reshape(n, m1, -1) @ c)
+        else:  # uvw
+            outs = []
+            off = 0
+            t3 = table.reshape(r1.dim, r2.dim, -1)
+            for k in ks:
+                mo, r3 = spec.irreps_out[spec.instructions[k].i_out]
+                c = t3[:, :, off:off + r3.dim]
+                off += r3.dim
+                w = _weight(weights, spec, k)
+                if w is None:
+                    w = x.new_ones(1, m1, m2, mo)
+                eq = "nui,nvj,ijk,uvw->nwk" if w.shape[0] == 1 else "nui,nvj,ijk,nuvw->nwk"
+                outs.append(torch.einsum(eq, x1, x2, c, w[0] if w.shape[0] == 1 else w))
+        for k, o in zip(ks, outs):
+            i = spec.instructions[k].i_out
+            acc[i] = o if acc[i] is None else acc[i] + o
+    blocks = [x.new_zeros(n, mul * ir.dim) if o is None else o.reshape(n, -1)
+              for o, (mul, ir) in zip(acc, spec.irreps_out)]
+    out = torch.cat(blocks, -1) if blocks else x.new_zeros(n, 0)
+    return out.reshape(*batch, spec.irreps_out.dim)

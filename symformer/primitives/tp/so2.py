@@ -1,0 +1,116 @@
+"""SO(2)-reduced (eSCN) backend: the channel-wise product of features with edge harmonics.
+
+What it computes: exactly the CG product of the spec with ``y = spherical_harmonics(L2,
+edge_vec)`` ('component', unit direction), i.e. the NequIP/MACE edge message. In the frame
+where the edge points along +y the harmonics are nonzero only at ``m = 0`` (value
+``sqrt(2 l2 + 1)``), so path ``(l1, l2, l3)`` becomes the matrix
+``A[m1, m3] = c_ins CG[m1, 0, m3] sqrt(2 l2 + 1)``, which couples only ``|m1| = |m3|``.
+Steps: rotate x into the edge frame with the m-major Wigner matrices of
+:func:`symformer.primitives.so2.rotate_to_edge`; per edge and channel, one sparse
+``(l1, m) -> (l3, m)`` map whose entries are ``sum_p coef[q, p] w[p, c]`` (one small matmul
+for all paths); rotate back with :func:`~symformer.primitives.so2.rotate_from_edge`.
+Cost per edge and channel O(L^3) for the map plus the two rotations.
+
+``y`` is not an independent input here: only its degree-1 block (``sqrt(3) e/|e|``) is read
+to recover the edge direction when ``edge_vec`` is not given.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+from torch import Tensor
+
+from ..clebsch_gordan import clebsch_gordan
+from ..so2 import m_major_rows, rotate_from_edge, rotate_to_edge
+from ..wigner import edge_align_rotation
+from ._uniform import from_u, path_weights_uniform, to_u, uniform_shape_of
+from .spec import TensorProductSpec
+
+__all__ = ["so2_available", "so2_tensor_product", "so2_edge_message"]
+
+
+def so2_available(spec: TensorProductSpec) -> bool:
+    """Channel-wise (``uvu``) spec with ``irreps_in2 = 1x0e+1x1o+...`` (edge harmonics, L2>=1)."""
+    u = uniform_shape_of(spec)
+    return u is not None and u.C2 == 1 and u.L2 >= 1 and spec.mode == "uvu"
+
+
+@functools.lru_cache(maxsize=None)
+def _entries(paths: tuple[tuple[int, int, int], ...], L1: int, Lout: int, dtype: torch.dtype,
+             device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """``(rows_in, rows_out, coef [Q, P])`` of the sparse edge-frame map (m-major rows)."""
+    mmax = min(L1, Lout)
+    pos_in = {r: k for k, r in enumerate(m_major_rows(L1, mmax))}
+    pos_out = {r: k for k, r in enumerate(m_major_rows(Lout, mmax))}
+    index: dict[tuple[int, int], int] = {}
+    vals: list[tuple[int, int, float]] = []
+    for p, (l1, l2, l3) in enumerate(paths):
+        a = clebsch_gordan(l1, l2, l3, torch.float64)[:, l2, :] * math.sqrt(2 * l2 + 1)
+        for m1 in range(-min(l1, l3), min(l1, l3) + 1):
+            for m3 in (m1, -m1) if m1 else (0,):
+                v = float(a[l1 + m1, l3 + m3])
+                if abs(v) < 1e-14:
+                    continue
+                key = (pos_in[l1 * l1 + l1 + m1], pos_out[l3 * l3 + l3 + m3])
+                q = index.setdefault(key, len(index))
+                vals.append((q, p, v))
+    coef = torch.zeros(len(index), len(paths), dtype=torch.float64)
+    for q, p, v in vals:
+        coef[q, p] += v
+    keys = list(index)
+    rin = torch.tensor([k[0] for k in keys], dtype=torch.long, device=device)
+    rout = torch.tensor([k[1] for k in keys], dtype=torch.long, device=device)
+    return rin, rout, coef.to(dtype=dtype, device=device)
+
+
+def so2_edge_message(x: Tensor, edge_vec: Tensor, paths: list[tuple[int, int, int]],
+                     path_weights: Tensor, lmax_out: int, wigner: Tensor | None = None) -> Tensor:
+    """Uniform-layout edge message ``sum_p w_p (x (x) Y(edge))_p`` by SO(2) reduction.
+
+    Parameters
+    ----------
+    x : Tensor, shape (E, (L1+1)^2, C)
+    edge_vec : Tensor, shape (E, 3)
+    paths : list of (l1, l2, l3)
+    path_weights : Tensor, shape (P, C) or (E, P, C)
+        Coefficient of each path and channel (normalisation included).
+    lmax_out : int
+    wigner : Tensor, shape (E, K, K), optional
+        ``edge_align_rotation(edge_vec, max(L1, lmax_out))``, to reuse across layers.
+
+    Returns
+    -------
+    Tensor, shape (E, (lmax_out+1)^2, C)
+    """
+    L1 = math.isqrt(x.shape[-2]) - 1
+    mmax = min(L1, lmax_out)
+    if wigner is None:
+        wigner = edge_align_rotation(edge_vec, max(L1, lmax_out))
+    rin, rout, coef = _entries(tuple(map(tuple, paths)), L1, lmax_out, x.dtype, x.device)
+    xe = rotate_to_edge(x, wigner, mmax)                                  # [E, R_in, C]
+    wq = torch.matmul(coef, path_weights)                                 # [(E,) Q, C]
+    prod = xe.index_select(-2, rin) * wq                                  # [E, Q, C]
+    n_out = len(m_major_rows(lmax_out, mmax))
+    ye = prod.new_zeros(*prod.shape[:-2], n_out, prod.shape[-1]).index_add(-2, rout, prod)
+    return rotate_from_edge(ye, wigner, lmax_out, mmax)                   # [E, K_out, C]
+
+
+def so2_tensor_product(x: Tensor, y: Tensor | None, spec: TensorProductSpec,
+                       weights: Tensor | None = None, edge_vec: Tensor | None = None) -> Tensor:
+    """The spec's product on ``mul_ir`` features, with ``y`` the edge harmonics.
+
+    x : (E, irreps_in1.dim); y : (E, irreps_in2.dim) or None when ``edge_vec`` (E, 3) is given;
+    weights : (weight_numel,) or (E, weight_numel). Returns (E, irreps_out.dim).
+    """
+    u = uniform_shape_of(spec)
+    if edge_vec is None:
+        if y is None:
+            raise ValueError("so2 backend needs y (edge harmonics) or edge_vec")
+        edge_vec = y[..., 1:4]                       # sqrt(3) e/|e|: the direction suffices
+    w = path_weights_uniform(spec, weights, u.C, x)                       # [1 or E, P, C]
+    xu = to_u(x, u.L1, u.C)
+    out = so2_edge_message(xu, edge_vec, spec.paths(), w if w.shape[0] > 1 else w[0], u.Lout)
+    return from_u(out, u.Lout)
