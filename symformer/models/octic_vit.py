@@ -1,0 +1,74 @@
+"""Octic ViT: a vision transformer exactly invariant to the 8 quarter turns and mirror images
+of square inputs (D_4), after "Stronger ViTs With Octic Equivariance" (Nordenfors et al. 2025).
+
+Every token carries ``copies`` regular representations of D_4 (width ``8 copies``); all layers
+are D_4-equivariant (:mod:`symformer.layers.image.octic`); the positional embedding is
+group-averaged so that it transforms like the tokens. The classifier reads the invariant A1
+coordinates of the mean token::
+
+    t   = OcticPatchEmbed(image) + sym(pos)     (B, N, copies, 8)
+    t  <- OcticBlock(t)  (depth times)
+    out = W_head LN(mean_n t[..., 0])           (B, num_classes), exactly D_4-invariant
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from symformer.groups import Octic
+from symformer.layers.image._checks import check_image
+from symformer.layers.image.octic import OcticBlock, OcticLayerNorm, OcticPatchEmbed, symmetrize
+
+from ..registry import register
+from .vit import example_image
+
+__all__ = ["OcticViT"]
+
+
+@register("octic_vit", group=lambda: Octic(), in_types={"image": "image"}, out_types="scalar",
+          example_inputs=example_image, tags=("image",),
+          description="Octic (D_4-invariant) ViT classifier")
+class OcticViT(nn.Module):
+    """D_4-invariant ViT classifier ``(B, C, S, S)`` in [0, 1] -> logits ``(B, num_classes)``.
+
+    Parameters
+    ----------
+    image_size, patch : int
+        Square input side and patch side (``image_size % patch == 0``).
+    copies : int
+        Regular-representation copies per token (token width ``8 * copies``).
+    depth, heads, mlp_ratio : int
+        Blocks, attention heads (dividing ``copies``), MLP expansion.
+    """
+
+    def __init__(self, *, image_size: int = 28, patch: int = 4, copies: int = 4, depth: int = 2,
+                 heads: int = 2, mlp_ratio: int = 4, num_classes: int = 10,
+                 in_channels: int = 1):
+        super().__init__()
+        if image_size % patch:
+            raise ValueError(f"image_size={image_size} must be divisible by patch={patch}")
+        self.image_size, self.in_channels = image_size, in_channels
+        g = image_size // patch
+        self.embed = OcticPatchEmbed(patch, copies, in_channels)
+        self.pos = nn.Parameter(torch.randn(copies, 8, g, g) * 0.02)
+        self.blocks = nn.ModuleList(OcticBlock(copies, heads, mlp_ratio) for _ in range(depth))
+        self.norm = nn.LayerNorm(copies)
+        self.head = nn.Linear(copies, num_classes)
+
+    def forward(self, image: Tensor) -> Tensor:
+        """
+        Parameters
+        ----------
+        image : Tensor, shape (B, in_channels, image_size, image_size), values in [0, 1]
+
+        Returns
+        -------
+        Tensor, shape (B, num_classes): logits, invariant under D_4
+        """
+        check_image(image, channels=self.in_channels, size=self.image_size)
+        pos = symmetrize(self.pos).flatten(2).permute(2, 0, 1)        # (N, copies, 8)
+        t = self.embed(image) + pos                                     # (B, N, copies, 8)
+        for blk in self.blocks:
+            t = blk(t)
+        return self.head(self.norm(t[..., 0].mean(dim=1)))

@@ -1,0 +1,100 @@
+"""A plain vision transformer: the baseline of the image benchmarks.
+
+Non-overlapping patches are embedded linearly, a learned absolute positional embedding is
+added, pre-LayerNorm transformer blocks follow, and the mean token goes through a LayerNorm and a
+linear head::
+
+    t   = W_patch * patches + pos          (B, N, dim)
+    t  <- t + MHA(LN(t));  t <- t + MLP(LN(t))
+    out = W_head LN(mean_n t)              (B, num_classes)
+
+No symmetry is built in; it is registered with the trivial group C_1 (nothing to check).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from symformer.groups import Cyclic
+from symformer.layers.image._checks import check_image
+
+from ..registry import register
+
+__all__ = ["ViT", "Block", "example_image"]
+
+
+def example_image(module: nn.Module, generator: torch.Generator, dtype: torch.dtype) -> dict:
+    """Two random images ``{"image": (2, C, S, S)}`` in [0, 1] at the module's size."""
+    size, channels = module.image_size, getattr(module, "in_channels", 1)
+    return {"image": torch.rand(2, channels, size, size, generator=generator, dtype=dtype)}
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm transformer block on ``(B, N, dim)`` tokens with an optional additive
+    attention bias ``(heads, N, N)``."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: int = 4):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim={dim} must be divisible by heads={heads}")
+        self.heads = heads
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(),
+                                 nn.Linear(mlp_ratio * dim, dim))
+
+    def forward(self, t: Tensor, bias: Tensor | None = None) -> Tensor:
+        """``t`` : Tensor, shape (B, N, dim) -> same shape."""
+        B, N, d = t.shape
+        q, k, v = self.qkv(self.norm1(t)).reshape(B, N, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)   # (B, heads, N, d / heads)
+        t = t + self.proj(y.transpose(1, 2).reshape(B, N, d))
+        return t + self.mlp(self.norm2(t))
+
+
+@register("vit", group=lambda: Cyclic(1), in_types={"image": "image"}, out_types="scalar",
+          example_inputs=example_image, tags=("image",),
+          description="Plain ViT classifier (baseline; no built-in symmetry)")
+class ViT(nn.Module):
+    """Plain ViT classifier ``(B, C, S, S)`` in [0, 1] -> logits ``(B, num_classes)``.
+
+    Parameters
+    ----------
+    image_size, patch : int
+        Square input side and patch side (``image_size % patch == 0``).
+    dim, depth, heads, mlp_ratio : int
+        Token width, number of blocks, attention heads, MLP expansion.
+    """
+
+    def __init__(self, *, image_size: int = 28, patch: int = 4, dim: int = 32, depth: int = 2,
+                 heads: int = 2, mlp_ratio: int = 4, num_classes: int = 10,
+                 in_channels: int = 1):
+        super().__init__()
+        if image_size % patch:
+            raise ValueError(f"image_size={image_size} must be divisible by patch={patch}")
+        self.image_size, self.in_channels = image_size, in_channels
+        n = (image_size // patch) ** 2
+        self.embed = nn.Conv2d(in_channels, dim, patch, stride=patch)
+        self.pos = nn.Parameter(torch.randn(1, n, dim) * 0.02)
+        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, num_classes)
+
+    def forward(self, image: Tensor) -> Tensor:
+        """
+        Parameters
+        ----------
+        image : Tensor, shape (B, in_channels, image_size, image_size), values in [0, 1]
+
+        Returns
+        -------
+        Tensor, shape (B, num_classes): logits
+        """
+        check_image(image, channels=self.in_channels, size=self.image_size)
+        t = self.embed(image).flatten(2).transpose(1, 2) + self.pos    # (B, N, dim)
+        for blk in self.blocks:
+            t = blk(t)
+        return self.head(self.norm(t.mean(dim=1)))
