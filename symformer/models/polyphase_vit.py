@@ -1,0 +1,66 @@
+"""Polyphase ViT: a vision transformer exactly invariant to cyclic shifts of its input.
+
+After "Reviving Shift Equivariance in Vision Transformers" (Ding et al. 2025): adaptive
+polyphase anchoring of the input (:class:`~symformer.layers.image.polyphase.PolyphaseAnchor`),
+patch embedding, transformer blocks whose only positional information is a circular relative
+bias, mean pooling::
+
+    x   = anchor(image)                           (B, C, S, S), shift fixed modulo patch
+    t   = W_patch * patches(x)                    (B, N, dim)
+    t  <- t + MHA(LN(t), bias=B[(i - j) mod g]);  t <- t + MLP(LN(t))
+    out = W_head LN(mean_n t)                     (B, num_classes), shift-invariant
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from symformer.groups import CyclicShift
+from symformer.layers.image._checks import check_image
+from symformer.layers.image.polyphase import CircularRelativeBias, PolyphaseAnchor
+
+from ..registry import register
+from .vit import Block, example_image
+
+__all__ = ["PolyphaseViT"]
+
+
+@register("polyphase_vit", group=lambda m: CyclicShift(m.image_size, m.image_size),
+          in_types={"image": "image"}, out_types="scalar", example_inputs=example_image,
+          tags=("image",), description="Shift-invariant ViT (adaptive polyphase anchoring)")
+class PolyphaseViT(nn.Module):
+    """Cyclic-shift-invariant ViT classifier ``(B, C, S, S)`` in [0, 1] -> logits.
+
+    Parameters are those of :class:`symformer.models.vit.ViT`.
+    """
+
+    def __init__(self, *, image_size: int = 28, patch: int = 4, dim: int = 32, depth: int = 2,
+                 heads: int = 2, mlp_ratio: int = 4, num_classes: int = 10,
+                 in_channels: int = 1):
+        super().__init__()
+        if image_size % patch:
+            raise ValueError(f"image_size={image_size} must be divisible by patch={patch}")
+        self.image_size, self.in_channels = image_size, in_channels
+        g = image_size // patch
+        self.anchor = PolyphaseAnchor(patch)
+        self.embed = nn.Conv2d(in_channels, dim, patch, stride=patch)
+        self.bias = nn.ModuleList(CircularRelativeBias(g, g, heads) for _ in range(depth))
+        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, num_classes)
+
+    def forward(self, image: Tensor) -> Tensor:
+        """
+        Parameters
+        ----------
+        image : Tensor, shape (B, in_channels, image_size, image_size), values in [0, 1]
+
+        Returns
+        -------
+        Tensor, shape (B, num_classes): logits, invariant under cyclic shifts
+        """
+        check_image(image, channels=self.in_channels, size=self.image_size)
+        t = self.embed(self.anchor(image)).flatten(2).transpose(1, 2)   # (B, N, dim)
+        for blk, bias in zip(self.blocks, self.bias):
+            t = blk(t, bias().to(t.dtype))
+        return self.head(self.norm(t.mean(dim=1)))
