@@ -17,7 +17,8 @@ import torch
 from torch import Tensor
 
 __all__ = ["NBODY_IN_TYPES", "EXAMPLE_SYSTEMS", "EXAMPLE_PARTICLES", "EXAMPLE_NODES",
-           "example_inputs", "check_nbody_inputs", "fully_connected_edges"]
+           "example_inputs", "check_nbody_inputs", "fully_connected_edges", "system_edges",
+           "check_neighbors"]
 
 NBODY_IN_TYPES = {"pos": "node:point", "vel": "node:vector", "charges": "node:scalar",
                   "batch": "node:scalar"}
@@ -96,3 +97,41 @@ def fully_connected_edges(batch: Tensor) -> Tensor:
     keep = a != b
     base = start[graph]
     return torch.stack([order[(base + b)[keep]], order[(base + a)[keep]]])
+
+
+def check_neighbors(neighbors) -> None:
+    """``ValueError`` naming ``neighbors`` unless it is None or a positive int."""
+    if neighbors is not None and (isinstance(neighbors, bool) or not isinstance(neighbors, int)
+                                  or neighbors < 1):
+        raise ValueError(f"neighbors: expected None (complete graphs) or an int >= 1, "
+                         f"got {neighbors!r}")
+
+
+def system_edges(pos: Tensor, batch: Tensor, neighbors: int | None = None) -> Tensor:
+    """The message-passing graph of the models: complete within each system, or each node's
+    ``neighbors`` nearest nodes of its system (a k-NN graph; the choice is E(3)-invariant and
+    permutation-equivariant for points in general position, so models stay exact).
+
+    Parameters
+    ----------
+    pos : Tensor, shape (N, 3)
+    batch : Tensor, shape (N,), integer >= 0; need not be sorted.
+    neighbors : int or None
+
+    Returns
+    -------
+    Tensor, shape (2, E), long; ``[0]`` source j, ``[1]`` target i.
+    """
+    check_neighbors(neighbors)
+    edges = fully_connected_edges(batch)
+    if neighbors is None:
+        return edges
+    src, dst = edges
+    d2 = (pos.detach()[src] - pos.detach()[dst]).pow(2).sum(-1)  # [E]
+    # Order by (target, distance) with two stable sorts, then keep each target's first k.
+    order = torch.sort(d2, stable=True).indices
+    order = order[torch.sort(dst[order], stable=True).indices]
+    dst_sorted = dst[order]
+    counts = torch.bincount(dst_sorted, minlength=pos.shape[0])
+    rank = torch.arange(dst.shape[0], device=dst.device) - (torch.cumsum(counts, 0) - counts)[dst_sorted]
+    return edges[:, order[rank < neighbors]]

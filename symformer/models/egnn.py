@@ -119,11 +119,16 @@ class EGNN(nn.Module):
         Number of :class:`EGCLVel` layers (4).
     residual, norm_diff, tanh : bool
         See :class:`EGCLVel` (True, False, False).
+    neighbors : int or None
+        None (default): complete graphs within each system, as published; an int: each node's
+        ``neighbors`` nearest nodes only (k-NN graphs, for large systems).
     """
 
     def __init__(self, *, hidden: int = 64, n_layers: int = 4, residual: bool = True,
-                 norm_diff: bool = False, tanh: bool = False):
+                 norm_diff: bool = False, tanh: bool = False, neighbors: int | None = None):
         super().__init__()
+        _nbody_io.check_neighbors(neighbors)
+        self.neighbors = neighbors
         for name, val, low in (("hidden", hidden, 1), ("n_layers", n_layers, 0)):
             if isinstance(val, bool) or not isinstance(val, int) or val < low:
                 raise ValueError(f"{name}: expected an int >= {low}, got {val!r}")
@@ -135,7 +140,7 @@ class EGNN(nn.Module):
     def forward(self, pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> Tensor:
         """Predicted positions (N, 3) from flat node inputs (see :mod:`._nbody_io`)."""
         _nbody_io.check_nbody_inputs(pos, vel, charges, batch)
-        edge_index = _nbody_io.fully_connected_edges(batch)  # [2, E]
+        edge_index = _nbody_io.system_edges(pos, batch, self.neighbors)  # [2, E]
         src, dst = edge_index
         degree = torch.bincount(dst, minlength=pos.shape[0]).clamp(min=1)
         inv_degree = (1.0 / degree.to(pos.dtype)).unsqueeze(-1)  # [N, 1]

@@ -86,13 +86,18 @@ class Equiformer(nn.Module):
         Message nonlinearity: exact gate (default) or the approximate separable S2 activation
         (then the model is only approximately equivariant; see
         :mod:`symformer.layers.s2_activation`).
+    neighbors : int or None
+        None (default): complete graphs within each system, as published; an int: each node's
+        ``neighbors`` nearest nodes only (k-NN graphs, for large systems).
     """
 
     def __init__(self, *, lmax: int = 2, mmax: int | None = None, channels: int = 16,
                  n_layers: int = 3, heads: int = 4, head_channels: int = 4, num_rbf: int = 16,
                  cutoff: float = 6.0, ffn_channels: int | None = None,
-                 activation: str = "gate"):
+                 activation: str = "gate", neighbors: int | None = None):
         super().__init__()
+        _nbody_io.check_neighbors(neighbors)
+        self.neighbors = neighbors
         for name, val, low in (("lmax", lmax, 1), ("channels", channels, 1),
                                ("n_layers", n_layers, 0), ("num_rbf", num_rbf, 1)):
             if isinstance(val, bool) or not isinstance(val, int) or val < low:
@@ -114,7 +119,7 @@ class Equiformer(nn.Module):
     def forward(self, pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> Tensor:
         """Predicted positions (N, 3) from flat node inputs (see :mod:`._nbody_io`)."""
         _nbody_io.check_nbody_inputs(pos, vel, charges, batch)
-        edge_index = _nbody_io.fully_connected_edges(batch)              # [2, E]
+        edge_index = _nbody_io.system_edges(pos, batch, self.neighbors)  # [2, E]
         src, dst = edge_index
         edge_vec = pos[src] - pos[dst]                                   # [E, 3]
         dist = edge_vec.norm(dim=-1)

@@ -57,12 +57,17 @@ class SE3Transformer(nn.Module):
         Skip connections in the attention blocks.
     output_scale : float
         Initial value of the learnable scale of the predicted displacement (0.01).
+    neighbors : int or None
+        None (default): complete graphs within each system, as published; an int: each node's
+        ``neighbors`` nearest nodes only (k-NN graphs, for large systems).
     """
 
     def __init__(self, *, channels: int = 16, lmax: int = 2, n_layers: int = 4, heads: int = 2,
                  radial_hidden: int = 32, parity: bool = True, skip: bool = True,
-                 output_scale: float = 0.01):
+                 output_scale: float = 0.01, neighbors: int | None = None):
         super().__init__()
+        _nbody_io.check_neighbors(neighbors)
+        self.neighbors = neighbors
         check_int("channels", channels, 2)
         check_int("lmax", lmax, 1)
         check_int("n_layers", n_layers, 0)
@@ -86,7 +91,7 @@ class SE3Transformer(nn.Module):
     def forward(self, pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> Tensor:
         """pos, vel [N, 3], charges [N], batch [N] (any order) -> predicted positions [N, 3]."""
         x, sh, length, edge_attr, edge_index = nbody_graph_inputs(pos, vel, charges, batch,
-                                                                  2 * self.lmax)
+                                                                  2 * self.lmax, self.neighbors)
         for block in self.blocks:
             x = block.propagate(x, sh, length, edge_attr, edge_index)    # [N, (L+1)^2, C]
         out = self.head.propagate(x, sh, length, edge_attr, edge_index)  # [N, 4, 1]

@@ -125,6 +125,9 @@ class Symformer3D(nn.Module):
     refine : bool
         Rebuild edge frames and distances from the moved positions before every block (True);
         False keeps the input geometry and only sums the steps.
+    neighbors : int or None
+        None (default): complete graphs within each system, as published; an int: each node's
+        ``neighbors`` nearest nodes only (k-NN graphs, for large systems).
     galilean, momentum, charge_flip : bool
         Build in Galilean invariance, centre-of-mass motion and global charge-flip invariance
         (module docstring; all True).
@@ -133,8 +136,11 @@ class Symformer3D(nn.Module):
     def __init__(self, *, lmax: int = 2, mmax: int | None = None, channels: int = 16,
                  n_layers: int = 3, heads: int = 4, head_channels: int = 4, num_rbf: int = 16,
                  cutoff: float = 6.0, ffn_channels: int | None = None, refine: bool = True,
-                 galilean: bool = True, momentum: bool = True, charge_flip: bool = True):
+                 galilean: bool = True, momentum: bool = True, charge_flip: bool = True,
+                 neighbors: int | None = None):
         super().__init__()
+        _nbody_io.check_neighbors(neighbors)
+        self.neighbors = neighbors
         for name, val, low in (("lmax", lmax, 1), ("channels", channels, 1),
                                ("n_layers", n_layers, 1), ("num_rbf", num_rbf, 1)):
             if isinstance(val, bool) or not isinstance(val, int) or val < low:
@@ -177,7 +183,7 @@ class Symformer3D(nn.Module):
     def forward(self, pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> Tensor:
         """Predicted positions (N, 3) from flat node inputs (see :mod:`._nbody_io`)."""
         _nbody_io.check_nbody_inputs(pos, vel, charges, batch)
-        src, dst = edge_index = _nbody_io.fully_connected_edges(batch)   # [2, E]
+        src, dst = edge_index = _nbody_io.system_edges(pos, batch, self.neighbors)  # [2, E]
         if self.galilean or self.momentum:
             n_sys = int(batch.max()) + 1
             mean_vel = scatter_mean(vel, batch, n_sys)[batch]             # [N, 3]

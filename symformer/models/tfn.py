@@ -43,7 +43,7 @@ def check_int(name: str, value, low: int) -> None:
 
 
 def nbody_graph_inputs(pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor,
-                       lmax_sh: int) -> tuple:
+                       lmax_sh: int, neighbors: int | None = None) -> tuple:
     """Checked inputs as graph tensors.
 
     Returns
@@ -51,10 +51,11 @@ def nbody_graph_inputs(pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor,
     x : Tensor, shape (N, 4, 2) — degree 0 ``[c, |v|]``, degree 1 ``[v, 0]``.
     sh : Tensor, shape (E, (lmax_sh + 1)^2); length : Tensor, shape (E, 1)
     edge_attr : Tensor, shape (E, 1) — ``c_i c_j``.
-    edge_index : Tensor, shape (2, E) — fully connected within each system.
+    edge_index : Tensor, shape (2, E) — complete within each system, or its k-NN graph with
+    ``neighbors``.
     """
     _nbody_io.check_nbody_inputs(pos, vel, charges, batch)
-    edge_index = _nbody_io.fully_connected_edges(batch)                  # [2, E]
+    edge_index = _nbody_io.system_edges(pos, batch, neighbors)           # [2, E]
     src, dst = edge_index
     speed = vel.norm(dim=-1)
     x = torch.stack([torch.stack([charges, speed], -1),
@@ -88,12 +89,17 @@ class TFN(nn.Module):
         Over the incoming edges ('mean', as the published code).
     output_scale : float
         Initial value of the learnable scale of the predicted displacement (0.01).
+    neighbors : int or None
+        None (default): complete graphs within each system, as published; an int: each node's
+        ``neighbors`` nearest nodes only (k-NN graphs, for large systems).
     """
 
     def __init__(self, *, channels: int = 16, lmax: int = 2, n_layers: int = 4,
                  radial_hidden: int = 32, parity: bool = True, aggregate: str = "mean",
-                 output_scale: float = 0.01):
+                 output_scale: float = 0.01, neighbors: int | None = None):
         super().__init__()
+        _nbody_io.check_neighbors(neighbors)
+        self.neighbors = neighbors
         check_int("channels", channels, 2)
         check_int("lmax", lmax, 1)
         check_int("n_layers", n_layers, 1)
@@ -115,7 +121,7 @@ class TFN(nn.Module):
     def forward(self, pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> Tensor:
         """pos, vel [N, 3], charges [N], batch [N] (any order) -> predicted positions [N, 3]."""
         x, sh, length, edge_attr, edge_index = nbody_graph_inputs(pos, vel, charges, batch,
-                                                                  2 * self.lmax)
+                                                                  2 * self.lmax, self.neighbors)
         for conv, act in zip(self.layers, self.activations):
             x = act(conv.propagate(x, sh, length, edge_attr, edge_index))  # [N, (L+1)^2, C]
         out = self.head.propagate(x, sh, length, edge_attr, edge_index)    # [N, 4, 1]

@@ -195,11 +195,17 @@ class TorchMDET(nn.Module):
     cutoff : float or None
         Cosine cutoff on attention and RBF as in TorchMD-NET (then the RBF spans
         ``[0, cutoff]``); None (default) for none.
+    neighbors : int or None
+        None (default): complete graphs within each system, as published; an int: each node's
+        ``neighbors`` nearest nodes only (k-NN graphs, for large systems).
     """
 
     def __init__(self, *, hidden: int = 64, n_layers: int = 4, heads: int = 8, num_rbf: int = 32,
-                 rbf_range: float = 10.0, cutoff: float | None = None):
+                 rbf_range: float = 10.0, cutoff: float | None = None,
+                 neighbors: int | None = None):
         super().__init__()
+        _nbody_io.check_neighbors(neighbors)
+        self.neighbors = neighbors
         for name, val, low in (("hidden", hidden, 1), ("n_layers", n_layers, 0),
                                ("heads", heads, 1), ("num_rbf", num_rbf, 1)):
             if isinstance(val, bool) or not isinstance(val, int) or val < low:
@@ -237,7 +243,7 @@ class TorchMDET(nn.Module):
     def forward(self, pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> Tensor:
         """Predicted positions (N, 3) from flat node inputs (see :mod:`._nbody_io`)."""
         _nbody_io.check_nbody_inputs(pos, vel, charges, batch)
-        edge_index = _nbody_io.fully_connected_edges(batch)  # [2, E]
+        edge_index = _nbody_io.system_edges(pos, batch, self.neighbors)  # [2, E]
         src, dst = edge_index
         rel = pos[src] - pos[dst]  # [E, 3]  r_ij = pos_j - pos_i
         r = _safe_norm(rel, dim=-1)  # [E]

@@ -132,3 +132,39 @@ def test_fully_connected_edges_of_unsorted_mixed_systems():
     assert src.shape == (2 * 1 + 0 + 3 * 2,)
     assert bool((batch[src] == batch[dst]).all()) and bool((src != dst).all())
     assert len(set(zip(src.tolist(), dst.tolist()))) == src.shape[0]
+
+
+def _takes_neighbors(name):
+    import inspect
+    return "neighbors" in inspect.signature(spec(name).factory).parameters
+
+
+LOCAL_MODELS = [n for n in NBODY_MODELS if _takes_neighbors(n)]
+
+
+@pytest.mark.parametrize("local_name", LOCAL_MODELS)
+def test_neighbor_graphs(local_name):
+    # k = n - 1 neighbours is the complete graph; smaller k keeps exact E(3) x S_n symmetry.
+    config = SMALL_CONFIGS.get(local_name, {})
+    torch.manual_seed(0)
+    full = create(local_name, **config).double()
+    knn = create(local_name, **config, neighbors=4).double()
+    knn.load_state_dict(full.state_dict())
+    inputs, gen = _example(local_name, full, torch.float64)
+    torch.testing.assert_close(knn(**inputs), full(**inputs), atol=1e-12, rtol=0)
+    sparse = create(local_name, **config, neighbors=2).double()
+    assert_nbody_equivariant(sparse, spec(local_name).make_group(sparse), inputs, generator=gen)
+    with pytest.raises(ValueError, match="neighbors"):
+        create(local_name, neighbors=0)
+
+
+def test_system_edges_keep_the_k_nearest_of_each_system():
+    from symformer.models._nbody_io import system_edges
+    gen = torch.Generator().manual_seed(1)
+    pos = torch.randn(12, 3, generator=gen, dtype=torch.float64)
+    batch = torch.tensor([0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 2])  # unsorted, sizes 5, 5, 2
+    src, dst = system_edges(pos, batch, 2)
+    for i in range(12):
+        others = [j for j in range(12) if j != i and batch[j] == batch[i]]
+        nearest = sorted(others, key=lambda j: float((pos[j] - pos[i]).norm()))[:2]
+        assert sorted(src[dst == i].tolist()) == sorted(nearest)
