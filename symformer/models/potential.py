@@ -200,6 +200,8 @@ class Potential(nn.Module):
         if add_reference:
             energy = energy + self.reference_energy(atomic_numbers, batch, b).to(energy.dtype)
         out["energy"] = energy
+        if not need_graph:  # inference: hand back plain values, not the autograd graph
+            out = {k: v.detach() for k, v in out.items()}
         return out
 
     def _energy(self, z: Tensor, pos: Tensor, batch: Tensor, cell: Tensor | None, pbc,
