@@ -19,6 +19,8 @@ Actions (``ftype`` from :mod:`symformer.groups.types`):
 ``pseudovector``     ``[..., 3]``: ``det(R) * x @ R.T``
 irreps string        ``[..., dim]``: ``x @ D(R).T`` with ``symformer.reps.Irreps(s).D_from_matrix``
 ``uniform:L``        ``[..., (L+1)^2, C]``: degree l rows multiplied by ``det(R)^l D^l(R)``
+``multivector``      ``[..., 16]`` PGA G(3,0,1) multivectors: the Pin(3,0,1) sandwich with the
+                     versor of ``x -> R x + t`` (:func:`symformer.primitives.ga.action_matrix`)
 ``scalar``,          unchanged
 ``edge_index``
 ===================  ===============================================================
@@ -130,11 +132,18 @@ class _Euclidean3(Group):
         geom = ftype.geom
         if geom in ("scalar", "edge_index"):
             return x
-        if geom in ("image", "multivector"):
-            raise ValueError(f"{self.name} does not act on {geom!r} fields; use a planar group "
-                             f"for images and the geometric-algebra group for multivectors")
+        if geom == "image":
+            raise ValueError(f"{self.name} does not act on 'image' fields; use a planar group")
         _check_float(x, ftype)
         R = g.matrix[0].to(dtype=x.dtype, device=x.device)
+        if geom == "multivector":
+            from symformer.primitives.ga import action_matrix
+
+            _check_last(x, 16, ftype, self.name)
+            t = g.translation[0] if self.has_translation else torch.zeros(3, dtype=R.dtype)
+            # The versor sandwich in float64, applied in the field's dtype.
+            M = action_matrix(R.to(torch.float64), t.to(dtype=torch.float64, device=R.device))
+            return x @ M.to(x.dtype).T
         if geom in ("point", "vector", "pseudovector"):
             _check_last(x, 3, ftype, self.name)
             y = x @ R.T

@@ -17,6 +17,7 @@ images. This matches ``ProductGroup`` products listed in that order (e.g. ``E3()
 from __future__ import annotations
 
 import functools
+import itertools
 from typing import Any, Mapping
 
 import e3nn.o3
@@ -28,7 +29,7 @@ from symformer.groups.base import Element
 from symformer.groups.types import FieldType, TypeLike, parse_type
 
 __all__ = ["transform", "irreps_D", "uniform_D_reference", "image_rot90", "image_flip",
-           "image_shift", "image_upsample"]
+           "image_shift", "image_upsample", "multivector_D_reference"]
 
 _IMAGE_KEYS = ("flip", "rot90", "shift")
 
@@ -190,6 +191,8 @@ def _geometric(x: Tensor, ft: FieldType, d: Mapping[str, Tensor]) -> Tensor:
             raise ValueError(f"oracle: {str(ft)!r} needs shape [..., {D.shape[0]}, C], got "
                              f"{tuple(x.shape)}")
         return torch.einsum("ij,...jc->...ic", D, x)
+    if geom == "multivector":
+        return _multivector(x, d, R)
     _refuse(ft, keys)
 
 
@@ -218,3 +221,36 @@ def transform(g: Element, x: Any, ftype: TypeLike | Mapping | tuple | list) -> A
     if "perm" in d:
         x = _permute(x, ft, d["perm"])
     return _geometric(x, ft, d)
+
+
+def multivector_D_reference(R: Tensor, t: Tensor | None = None) -> Tensor:
+    """Matrix (16, 16) of ``x -> R x + t`` on PGA G(3,0,1) multivectors, from plain linear algebra.
+
+    The isometry maps the plane ``n . x + d = 0`` (the vector ``d e0 + n_i e_i``) to
+    ``(R n, d - (R n) . t)``: a 4x4 matrix ``A`` on the generators (e0, e1, e2, e3). It acts on
+    the blade ``e_J`` (generators J, blade order of the ``clifford`` package: by grade, then
+    lexicographic) as the wedge of the images of its generators, whose ``e_I`` coefficient is the
+    minor ``det A[I, J]``. Computed in float64, returned in ``R``'s dtype and device.
+    """
+    R64 = R.detach().cpu().double()
+    t64 = torch.zeros(3, dtype=torch.float64) if t is None else t.detach().cpu().double()
+    A = torch.zeros(4, 4, dtype=torch.float64)
+    A[0, 0] = 1.0
+    A[0, 1:] = -(t64 @ R64)
+    A[1:, 1:] = R64
+    blades = [c for k in range(5) for c in itertools.combinations(range(4), k)]
+    M = torch.zeros(16, 16, dtype=torch.float64)
+    for i, rows in enumerate(blades):
+        for j, cols in enumerate(blades):
+            if len(rows) == len(cols):
+                M[i, j] = torch.linalg.det(A[list(rows)][:, list(cols)]) if rows else 1.0
+    return M.to(dtype=R.dtype, device=R.device)
+
+
+def _multivector(x: Tensor, d: Mapping[str, Tensor], R: Tensor | None) -> Tensor:
+    if "scale" in d or R is None or R.shape[-1] != 3:
+        _refuse(FieldType("multivector"), set(d) - {"perm"})
+    if x.shape[-1] != 16:
+        raise ValueError(f"oracle: 'multivector' needs last dim 16, got {tuple(x.shape)}")
+    M = multivector_D_reference(R, d.get("translation")).to(x.dtype)
+    return torch.einsum("ij,...j->...i", M, x)
