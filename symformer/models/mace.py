@@ -11,7 +11,7 @@ energy scale/shift, forces by autograd and stress). Per interaction ``t``, on th
 
 ``R_t`` is an MLP of a Bessel basis times a smooth polynomial cutoff (value and two derivatives
 vanish at the cutoff, so energies are smooth as atoms leave). ``U_k`` are generalised
-Clebsch-Gordan couplings (:func:`symmetric_paths`); each channel is contracted
+Clebsch-Gordan couplings (:mod:`symformer.models._mace_product`); each channel is contracted
 with itself (``A_i`` to the power ``nu`` within one channel) and the weights depend on the element
 of atom ``i``. Hidden features are ``0e+1o`` (``lmax_hidden=1``) as in the paper's default, and
 scalars only after the last interaction.
@@ -24,27 +24,24 @@ Backbone contract (shared with :mod:`symformer.models.nequip`)::
 
 from __future__ import annotations
 
-import functools
-import itertools
 import math
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from symformer.groups import O3, Symmetric
 from symformer.layers.linear import EquivariantLinear
-from symformer.primitives import (bessel_basis, cg_tensor_product, clebsch_gordan,
-                                  polynomial_cutoff, scatter_sum, sh_path_list,
-                                  spherical_harmonics)
+from symformer.primitives import (bessel_basis, clebsch_gordan, polynomial_cutoff,
+                                  scatter_sum, sh_path_list, spherical_harmonics)
 
 from ..registry import register
+from ._mace_product import SymmetricContraction, path_tensor, symmetric_paths
 from .potential import (POTENTIAL_IN_TYPES, POTENTIAL_OUT_TYPES, Potential,
                         potential_example_inputs, potential_group)
 
-__all__ = ["MACE", "MACEPotential", "MACEInteraction", "SymmetricContraction", "symmetric_paths", "path_tensor",
-           "BACKBONE_IN_TYPES", "RadialEmbedding", "ElementIndex", "ElementLinear",
-           "check_backbone_inputs", "molecule_example", "backbone_group"]
+__all__ = ["MACE", "MACEPotential", "MACEInteraction", "SymmetricContraction", "symmetric_paths",
+           "path_tensor", "BACKBONE_IN_TYPES", "RadialEmbedding", "EdgeConvolution", "ElementIndex",
+           "ElementLinear", "check_backbone_inputs", "molecule_example", "backbone_group"]
 
 BACKBONE_IN_TYPES = {"atomic_numbers": "node:scalar", "edge_index": "edge_index",
                      "edge_vec": "vector", "batch": "node:scalar"}
@@ -158,123 +155,59 @@ class ElementLinear(nn.Module):
 
     def forward(self, x: Tensor, onehot: Tensor) -> Tensor:
         """x : (N, >= (lmax+1)^2, C), onehot : (N, elements) -> (N, (lmax+1)^2, C)."""
-        return torch.cat([torch.einsum("nmc,ecd,ne->nmd", x[:, l * l:(l + 1) ** 2],
-                                       self.weight[l], onehot) for l in range(self.lmax + 1)],
-                         dim=1)
+        out = []
+        for l in range(self.lmax + 1):
+            w = (onehot @ self.weight[l].flatten(1)).unflatten(1, self.weight.shape[-2:])
+            out.append(x[:, l * l:(l + 1) ** 2] @ w)                       # [N, 2l+1, C]
+        return torch.cat(out, dim=1)
 
 
-# --- product basis: generalised Clebsch-Gordan couplings ------------------------------------
-# A path couples nu copies of A into degree L as a left-to-right chain
-#   ((A_l1 (x) A_l2)_k2 (x) A_l3)_k3 ... (x) A_lnu)_L,   path = (ls, ks), ks = (k2, ..., L),
-# each coupling sqrt(2k+1) CG (component normalisation); intermediate ks have any parity. On the
-# symmetric tensor A^{(x) nu} a chain equals its symmetrisation, and chains with sorted leaves
-# l1 <= ... <= lnu span every symmetric equivariant map; so the basis keeps, per leaf multiset,
-# a maximal set of chains whose symmetrisations are linearly independent (the multiplicity of
-# V_L in Sym^nu(A), as in MACE's U matrices).
+class EdgeConvolution(nn.Module):
+    """Sum over neighbours of radially weighted CG products ``R_p(r_ij) (Y(r_ij) (x) x_j)_p``.
 
-Path = tuple[tuple[int, ...], tuple[int, ...]]
-
-
-def _chains(ls: tuple[int, ...], L: int) -> list[tuple[int, ...]]:
-    """Intermediate degrees ``(k2, ..., L)`` coupling the leaves ``ls`` into ``L``."""
-    out = [(ls[0],)]
-    for l in ls[1:]:
-        out = [ks + (k,) for ks in out for k in range(abs(ks[-1] - l), ks[-1] + l + 1)]
-    return [ks[1:] if len(ls) > 1 else () for ks in out if ks[-1] == L]
-
-
-def path_tensor(path: Path, L: int) -> np.ndarray:
-    """Dense coupling tensor of ``path``: shape ``(2L+1, 2l1+1, ..., 2lnu+1)``, float64."""
-    ls, ks = path
-    t = np.eye(2 * ls[0] + 1)                                      # [k, i1]
-    prev = ls[0]
-    for l, k in zip(ls[1:], ks):
-        cg = clebsch_gordan(l1=prev, l2=l, l3=k, dtype=torch.float64).numpy()
-        t = math.sqrt(2 * k + 1) * np.einsum("a...,abk->k...b", t, cg)
-        prev = k
-    return t
-
-
-def _symmetrised(t: np.ndarray, ls: tuple[int, ...]) -> np.ndarray:
-    """Average of ``t`` over the permutations of its input axes that keep the degrees."""
-    perms = [p for p in itertools.permutations(range(len(ls)))
-             if all(ls[i] == ls[j] for i, j in enumerate(p))]
-    return sum(t.transpose(0, *(1 + i for i in p)) for p in perms) / len(perms)
-
-
-@functools.lru_cache(maxsize=None)
-def symmetric_paths(lmax_in: int, L: int, nu: int) -> tuple[Path, ...]:
-    """Linearly independent symmetric couplings of ``nu`` copies of ``A`` (degrees
-    ``0..lmax_in``, parity ``(-1)^l``) into degree ``L`` with parity ``(-1)^L``."""
-    kept: list[Path] = []
-    for ls in itertools.combinations_with_replacement(range(lmax_in + 1), nu):
-        if (sum(ls) + L) % 2:
-            continue
-        basis: list[np.ndarray] = []
-        for ks in _chains(ls, L):
-            v = _symmetrised(path_tensor((ls, ks), L), ls).ravel()
-            for b in basis:                       # Gram-Schmidt, twice for stability
-                v = v - (b @ v) * b
-            for b in basis:
-                v = v - (b @ v) * b
-            if np.linalg.norm(v) > 1e-8:
-                basis.append(v / np.linalg.norm(v))
-                kept.append((ls, ks))
-    return tuple(kept)
-
-
-class SymmetricContraction(nn.Module):
-    """MACE's product basis: ``B_{i,L} = sum_{nu, k} w_{z_i, L, k, c} U_k . A_{i,c}^{(x) nu}``.
-
-    Parameters
-    ----------
-    lmax_in, lmax_out : int
-        Degrees of ``A`` and of ``B``.
-    channels : int
-        Channels C (each channel is contracted with itself).
-    correlation : int
-        Largest ``nu`` (body order ``correlation + 1`` for one interaction).
-    num_elements : int
-        Element-dependent weights, chosen by the one-hot of each atom.
+    Paths ``p = (l1, l2, l3)`` couple degree ``l1`` of ``x`` with degree ``l2`` of the edge
+    harmonics into ``l3`` (natural parity only), channel by channel, each scaled per channel by
+    the radial MLP. The harmonics are contracted with the CG tables first (no channels), then
+    the features: no per-edge matrix products.
     """
 
-    def __init__(self, *, lmax_in: int, lmax_out: int, channels: int, correlation: int,
-                 num_elements: int):
+    def __init__(self, *, lmax_in: int, lmax_sh: int, lmax_out: int, channels: int,
+                 cutoff: float, num_bessel: int, radial_hidden: tuple[int, ...]):
         super().__init__()
-        self.lmax_in, self.lmax_out, self.correlation = lmax_in, lmax_out, correlation
-        self.paths = [[p for nu in range(1, correlation + 1)
-                       for p in symmetric_paths(lmax_in, L, nu)] for L in range(lmax_out + 1)]
-        self.weights = nn.ParameterList(
-            nn.Parameter(torch.randn(num_elements, max(len(p), 1), channels)
-                         / math.sqrt(max(len(p), 1)))
-            for p in self.paths)
+        self.lmax_out = lmax_out
+        self.paths = sh_path_list(lmax_in, lmax_sh, lmax_out, parity=True)
+        self.radial = RadialEmbedding(cutoff=cutoff, num_basis=num_bessel, hidden=radial_hidden,
+                                      out_features=len(self.paths) * channels)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for p, (l1, l2, _) in enumerate(self.paths):
+            groups.setdefault((l1, l2), []).append(p)
+        self.groups = []
+        for g, ((l1, l2), ps) in enumerate(sorted(groups.items())):
+            l3s = [self.paths[p][2] for p in ps]
+            t = torch.cat([clebsch_gordan(l1, l2, l3, torch.float64) * math.sqrt(2 * l3 + 1)
+                           for l3 in l3s], dim=-1)                         # [d1, d2, S]
+            self.register_buffer(f"table_{g}", t.permute(1, 0, 2).flatten(1).contiguous(),
+                                 persistent=False)                          # [d2, d1 S]
+            path_of_row = torch.tensor([p for p, l3 in zip(ps, l3s) for _ in range(2 * l3 + 1)])
+            out_row = torch.tensor([l3 * l3 + m for l3 in l3s for m in range(2 * l3 + 1)])
+            self.register_buffer(f"path_of_row_{g}", path_of_row, persistent=False)
+            self.register_buffer(f"out_row_{g}", out_row, persistent=False)
+            self.groups.append((l1, l2))
 
-    def forward(self, a: Tensor, onehot: Tensor) -> Tensor:
-        """a : (N, (lmax_in+1)^2, C), onehot : (N, elements) -> (N, (lmax_out+1)^2, C)."""
-        blocks = [a[:, l * l:(l + 1) ** 2] for l in range(self.lmax_in + 1)]
-        cache: dict[tuple, Tensor] = {}
-
-        def chain(ls: tuple[int, ...], ks: tuple[int, ...]) -> Tensor:
-            if len(ls) == 1:
-                return blocks[ls[0]]
-            key = (ls, ks)
-            if key not in cache:
-                prev = chain(ls[:-1], ks[:-1])
-                k0 = ls[0] if len(ls) == 2 else ks[-2]
-                cg = clebsch_gordan(k0, ls[-1], ks[-1], a.dtype, a.device)
-                cache[key] = torch.einsum("nic,njc,ijk->nkc", prev, blocks[ls[-1]],
-                                          cg * math.sqrt(2 * ks[-1] + 1))
-            return cache[key]
-
-        out = []
-        for L, paths in enumerate(self.paths):
-            w = torch.einsum("ne,ekc->nkc", onehot, self.weights[L])        # [N, K, C]
-            if not paths:
-                out.append(a.new_zeros(a.shape[0], 2 * L + 1, a.shape[-1]))
-                continue
-            feats = torch.stack([chain(ls, ks) for ls, ks in paths], dim=1)  # [N, K, 2L+1, C]
-            out.append(torch.einsum("nkmc,nkc->nmc", feats, w))
-        return torch.cat(out, dim=1)
+    def forward(self, x: Tensor, edge_index: Tensor, sh: Tensor, r: Tensor) -> Tensor:
+        """x : (N, (lmax_in+1)^2, C), sh : (E, (lmax_sh+1)^2), r : (E,) -> (N, (lmax_out+1)^2, C)."""
+        src, dst = edge_index
+        w = self.radial(r).unflatten(-1, (len(self.paths), -1))          # [E, P, C]
+        xs = x[src]                                                       # [E, rows_in, C]
+        msg = x.new_zeros(xs.shape[0], (self.lmax_out + 1) ** 2, x.shape[-1])
+        for g, (l1, l2) in enumerate(self.groups):
+            table = getattr(self, f"table_{g}").to(x.dtype)
+            t = (sh[:, l2 * l2:(l2 + 1) ** 2] @ table).unflatten(-1, (2 * l1 + 1, -1))  # [E, d1, S]
+            z = sum(t[:, i, :, None] * xs[:, l1 * l1 + i, None, :]
+                    for i in range(2 * l1 + 1))                           # [E, S, C]
+            z = z * w.index_select(1, getattr(self, f"path_of_row_{g}"))
+            msg = msg.index_add(1, getattr(self, f"out_row_{g}"), z)
+        return scatter_sum(msg, dst, x.shape[0])                          # [N, rows_out, C]
 
 
 class MACEInteraction(nn.Module):
@@ -286,11 +219,11 @@ class MACEInteraction(nn.Module):
                  skip: bool):
         super().__init__()
         self.lmax_sh, self.lmax_a, self.avg = lmax_sh, lmax_a, float(avg_num_neighbors)
-        self.paths = sh_path_list(lmax_in, lmax_sh, lmax_a, parity=True)
         self.up = EquivariantLinear(lmax=lmax_in, in_channels=channels, out_channels=channels,
                                     bias=False)
-        self.radial = RadialEmbedding(cutoff=cutoff, num_basis=num_bessel, hidden=radial_hidden,
-                                      out_features=len(self.paths) * channels)
+        self.conv = EdgeConvolution(lmax_in=lmax_in, lmax_sh=lmax_sh, lmax_out=lmax_a,
+                                    channels=channels, cutoff=cutoff, num_bessel=num_bessel,
+                                    radial_hidden=radial_hidden)
         self.linear_a = EquivariantLinear(lmax=lmax_a, in_channels=channels,
                                           out_channels=channels, bias=False)
         self.product = SymmetricContraction(lmax_in=lmax_a, lmax_out=lmax_out,
@@ -304,10 +237,7 @@ class MACEInteraction(nn.Module):
 
     def atomic_basis(self, h: Tensor, edge_index: Tensor, sh: Tensor, r: Tensor) -> Tensor:
         """h : (N, (lmax_in+1)^2, C) -> A : (N, (lmax_a+1)^2, C)."""
-        src, dst = edge_index
-        w = self.radial(r).unflatten(-1, (len(self.paths), -1))          # [E, P, C]
-        msg = cg_tensor_product(self.up(h)[src], sh[:, :, None], self.lmax_a, self.paths, w)
-        a = scatter_sum(msg, dst, h.shape[0]) / self.avg                   # [N, (La+1)^2, C]
+        a = self.conv(self.up(h), edge_index, sh, r) / self.avg           # [N, (La+1)^2, C]
         return self.linear_a(a)
 
     def forward(self, h: Tensor, onehot: Tensor, edge_index: Tensor, sh: Tensor,
