@@ -19,7 +19,8 @@ digit i is row ``j * n_digits + i`` (copies stacked block by block).
 
 Rotated MNIST rotates each digit by theta ~ U(0, 2 pi) (bilinear, 28 x 28). Shifted MNIST rolls
 each digit cyclically by a uniform (rows, cols) shift. Their "train" split is the first 55,000
-MNIST training digits, "valid" the last 5,000, "test" the MNIST test set.
+MNIST training digits, "valid" the last 5,000 (a tenth of the training set when it is smaller),
+"test" the MNIST test set.
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ def _plain(variant: str, seed: int, root, dataset: str) -> dict[str, tuple[Tenso
     g = torch.Generator().manual_seed(seed)
     train_x, train_y = load_mnist("train", dataset=dataset, root=root)
     test_x, test_y = load_mnist("test", dataset=dataset, root=root)
-    cut = len(train_x) - _N_VALID_PLAIN
+    cut = len(train_x) - min(_N_VALID_PLAIN, len(train_x) // 10)
     parts = {"train": (train_x[:cut], train_y[:cut]), "valid": (train_x[cut:], train_y[cut:]),
              "test": (test_x, test_y)}
     out = {}
@@ -186,7 +187,8 @@ def _plain(variant: str, seed: int, root, dataset: str) -> dict[str, tuple[Tenso
 
 def load_image_dataset(name: str, split: str = "train", *, seed: int = 1,
                        root: str | os.PathLike | None = None,
-                       cache: str | os.PathLike | None = None) -> tuple[Tensor, Tensor]:
+                       cache: str | os.PathLike | None = None, copies: int = 8,
+                       n_train: int = 10000, n_valid: int = 5000) -> tuple[Tensor, Tensor]:
     """Images and labels of one split of an MNIST variant, generated once and cached.
 
     Parameters
@@ -201,6 +203,9 @@ def load_image_dataset(name: str, split: str = "train", *, seed: int = 1,
         Folder of the idx files (see :func:`symformer.data.mnist.load_mnist`).
     cache : path, optional
         Cache folder (default :func:`cache_dir`).
+    copies, n_train, n_valid : int
+        Projective MNIST only: transformed copies per digit, training and validation digits
+        (defaults as in the paper).
 
     Returns
     -------
@@ -217,10 +222,11 @@ def load_image_dataset(name: str, split: str = "train", *, seed: int = 1,
     if base == "mnist":
         return _plain("mnist", seed, root, dataset)[split]
     folder = Path(cache) if cache is not None else cache_dir()
-    tag = f"{name}_seed{seed}" + ("_c8_n10000_v5000" if base == "projective_mnist" else "")
+    tag = f"{name}_seed{seed}" + (f"_c{copies}_n{n_train}_v{n_valid}"
+                                  if base == "projective_mnist" else "")
     path = folder / f"{tag}_{split}.pt"
     if not path.is_file():
-        parts = (_projective(split, seed, 8, 10000, 5000, root, dataset)
+        parts = (_projective(split, seed, copies, n_train, n_valid, root, dataset)
                  if base == "projective_mnist" else _plain(base, seed, root, dataset))
         for k, (x, y) in parts.items():
             atomic_save({"images": x.contiguous(), "labels": y.contiguous()},
