@@ -5,6 +5,7 @@ import torch
 
 from symformer.groups import E3, Symmetric
 from symformer.layers.ga import (EquiLayerNorm, EquiLinear, GAAttention, GATrBlock, GATrNet,
+                                 reference_multivector,
                                  GeometricBilinear, ScalarGatedGELU, basis_maps)
 from symformer.primitives.ga import NON_E0_BLADES, PGA, action_matrix, scalar_product
 from symformer.testing import assert_equivariant
@@ -57,7 +58,7 @@ def test_bilinear_gelu_norm(dtype):
                 EquiLayerNorm()
 
         def forward(self, x, s):
-            ref = x.mean(dim=(1, 2), keepdim=True)
+            ref = reference_multivector(x)
             return self.norm(*self.gelu(*self.bil(x, s, ref)))
 
     _check(Stack(), dtype)

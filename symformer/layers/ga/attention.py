@@ -72,8 +72,9 @@ class GAAttention(nn.Module):
         ----------
         x : Tensor, shape (B, N, in_mv, 16)
         s : Tensor, shape (B, N, in_s)
-        mask : Tensor, optional, bool, shape (B, N) (True = real token, keys only) or
-            (B, 1 or heads, N, N) (True = query may attend to key).
+        mask : Tensor, optional, bool, shape (B, N) (True = real token: real tokens attend to
+            real tokens, padding only to itself) or (B, 1 or heads, N, N) (True = query may
+            attend to key).
 
         Returns
         -------
@@ -96,7 +97,10 @@ class GAAttention(nn.Module):
         v = torch.cat([v_mv.flatten(-2), sc[2]], dim=-1)  # (B, H, N, 16C + S)
         attn_mask = None
         if mask is not None:
-            attn_mask = mask[:, None, None, :] if mask.ndim == 2 else mask
+            attn_mask = mask
+            if mask.ndim == 2:
+                eye = torch.eye(N, dtype=torch.bool, device=mask.device)
+                attn_mask = (mask[:, None, :] | eye)[:, None]  # (B, 1, N, N)
         scale = 1.0 / math.sqrt(8 * C + S)
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, scale=scale)
         a = a.transpose(1, 2)  # (B, N, H, 16C + S)

@@ -47,7 +47,7 @@ class GATrBlock(nn.Module):
     def forward(self, x: Tensor, s: Tensor, mask: Tensor | None = None
                 ) -> tuple[Tensor, Tensor]:
         """x (B, N, mv, 16), s (B, N, s), mask as :class:`GAAttention` -> same shapes."""
-        ref = reference_multivector(x, dims=(1,))  # (B, 1, 1, 16)
+        ref = reference_multivector(x, mask)  # (B, 1, 1, 16)
         hx, hs = self.attention(*self.norm1(x, s), mask=mask)
         x, s = x + hx, s + hs
         hx, hs = self.bilinear(*self.norm2(x, s), ref)

@@ -13,10 +13,15 @@ from .equi_linear import EquiLinear
 __all__ = ["GeometricBilinear", "ScalarGatedGELU", "EquiLayerNorm", "reference_multivector"]
 
 
-def reference_multivector(x: Tensor, dims: tuple[int, ...]) -> Tensor:
-    """Mean of ``x`` (..., C, 16) over the channel axis and ``dims`` (e.g. the token axis), kept
-    broadcastable: the reference whose pseudoscalar makes the join reflection-equivariant."""
-    return x.mean(dim=(*dims, -2), keepdim=True)
+def reference_multivector(x: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Mean of tokens ``x`` (B, N, C, 16) over tokens and channels, shape (B, 1, 1, 16): the
+    reference whose pseudoscalar makes the join reflection-equivariant. With ``mask`` (B, N)
+    bool only real tokens count (so padding does not change the result)."""
+    if mask is None or mask.ndim != 2:
+        return x.mean(dim=(1, 2), keepdim=True)
+    w = mask.to(x.dtype)[:, :, None, None]  # (B, N, 1, 1)
+    count = (w.sum(dim=1, keepdim=True) * x.shape[2]).clamp(min=1)
+    return (x * w).sum(dim=(1, 2), keepdim=True) / count
 
 
 class GeometricBilinear(nn.Module):

@@ -43,8 +43,8 @@ def bilinear(x: Tensor, y: Tensor, table: Tensor) -> Tensor:
     """
     x, y = torch.broadcast_tensors(x, y)
     D = table.shape[0]
-    xt = (x.reshape(-1, D) @ table.reshape(D, D * D)).view(-1, D, D)  # [M, j, k]
-    return torch.bmm(y.reshape(-1, 1, D), xt).view(x.shape)
+    outer = (x[..., :, None] * y[..., None, :]).reshape(-1, D * D)  # [M, i j]
+    return (outer @ table.reshape(D * D, D)).view(x.shape)  # one GEMM
 
 
 def _product(name: str, x: Tensor, y: Tensor, algebra: Algebra | None) -> Tensor:
