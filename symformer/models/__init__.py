@@ -10,7 +10,7 @@ from ..registry import ModelSpec, available, config_of, create, register, spec
 from . import (  # noqa: E402,F401
     egnn, equiformer, se3_transformer, symformer3d, tfn, torchmd_et, transformer)
 from . import potential  # noqa: E402,F401
-from . import mace  # noqa: E402,F401
+from . import mace, nequip  # noqa: E402,F401
 from . import cnn, etn, octic_vit, p4m_cnn, polyphase_vit, vit  # noqa: E402,F401
 
 __all__ = ["ModelSpec", "available", "config_of", "create", "register", "spec"]
