@@ -4,13 +4,17 @@ GATr: :class:`EquiLinear`, :class:`GeometricBilinear`, :class:`ScalarGatedGELU`,
 :class:`EquiLayerNorm`, :class:`GAAttention`, :class:`GATrBlock`, :class:`GATrNet`.
 Clifford-group equivariant networks (CGENN, Ruhe et al.) and their parameter-light variant
 (GLGENN): :class:`CliffordLinear`, :class:`CliffordGeometricProduct`, :class:`CliffordSiLU`,
-:class:`CliffordLayerNorm`, :class:`CliffordMLP` (``subspaces="grade"`` or ``"quaternion"``).
+:class:`CliffordLayerNorm`, :class:`CliffordBlock` (``subspaces="grade"`` or ``"quaternion"``).
 """
 
 from .attention import GAAttention, distance_features
+from .clifford import (CliffordBlock, CliffordGeometricProduct, CliffordLayerNorm, CliffordLinear,
+                       CliffordSiLU, subspace_index)
 from .equi_linear import EquiLinear, basis_maps
 from .gatr import GATrBlock, GATrNet
 from .ops import EquiLayerNorm, GeometricBilinear, ScalarGatedGELU, reference_multivector
 
 __all__ = ["EquiLinear", "basis_maps", "GeometricBilinear", "ScalarGatedGELU", "EquiLayerNorm",
-           "reference_multivector", "GAAttention", "distance_features", "GATrBlock", "GATrNet"]
+           "reference_multivector", "GAAttention", "distance_features", "GATrBlock", "GATrNet",
+           "CliffordLinear", "CliffordGeometricProduct", "CliffordSiLU", "CliffordLayerNorm",
+           "CliffordBlock", "subspace_index"]
