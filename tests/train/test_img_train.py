@@ -1,0 +1,70 @@
+"""The compact image training loop, its metrics and checkpoints."""
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import symformer
+from symformer.models import create
+from symformer.train.images import (accuracy, main, predict, shift_consistency, to_float,
+                                    train_image_classifier)
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "mnist_small.npz"
+
+
+def _mnist_root(folder: Path) -> Path:
+    data = np.load(FIXTURE)
+    folder.mkdir(parents=True)
+    for stem, key in (("train-images-idx3-ubyte", "train_images"),
+                      ("train-labels-idx1-ubyte", "train_labels"),
+                      ("t10k-images-idx3-ubyte", "test_images"),
+                      ("t10k-labels-idx1-ubyte", "test_labels")):
+        arr = data[key]
+        head = bytes([0, 0, 8, arr.ndim]) + b"".join(int(d).to_bytes(4, "big")
+                                                     for d in arr.shape)
+        with gzip.open(folder / f"{stem}.gz", "wb") as f:
+            f.write(head + arr.astype(np.uint8).tobytes())
+    return folder
+
+
+def test_train_writes_checkpoint_and_metrics(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMFORMER_CACHE", str(tmp_path / "cache"))
+    root = _mnist_root(tmp_path / "mnist")
+    m = train_image_classifier("mnist", "vit", config={"dim": 16, "depth": 1, "heads": 1},
+                               epochs=2, batch_size=64, lr=3e-3, out=tmp_path / "out",
+                               data_root=str(root), progress=False)
+    assert m["epochs_run"] == 2 and len(m["history"]) == 2 and m["n_train"] == 270
+    assert 0.0 <= m["test_acc"] <= 1.0 and m["parameters"] > 0
+    saved = json.loads((tmp_path / "out" / "mnist_vit.json").read_text())
+    assert saved["test_acc"] == m["test_acc"]
+    model = symformer.load(tmp_path / "out" / "mnist_vit.pt")
+    assert model.checkpoint_extra["test_acc"] == pytest.approx(m["test_acc"])
+    from symformer.data.image_variants import load_image_dataset
+    x, y = load_image_dataset("mnist", "test", root=root)
+    assert accuracy(model, x, y) == pytest.approx(m["test_acc"])
+
+
+def test_time_budget_stops_training(tmp_path):
+    root = _mnist_root(tmp_path / "mnist")
+    m = main(["--dataset", "shifted_mnist", "--model", "cnn", "--config", '{"channels": 4}',
+              "--epochs", "50", "--max-minutes", "0.001", "--out", str(tmp_path / "o"),
+              "--data-root", str(root), "--no-progress"])
+    assert m["epochs_run"] < 50 and m["command"].startswith("python -m symformer.train.images")
+
+
+def test_polyphase_predictions_are_shift_consistent():
+    data = np.load(FIXTURE)
+    x = torch.from_numpy(data["test_images"])
+    model = create("polyphase_vit")
+    assert shift_consistency(model, x, n_pairs=2) == 1.0
+    assert predict(model, x).shape == (100,)
+    assert to_float(x[:2]).shape == (2, 1, 28, 28) and to_float(x).max() <= 1.0
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="epochs"):
+        train_image_classifier("mnist", "vit", epochs=0, out=tmp_path)
