@@ -12,8 +12,8 @@ multiset, a maximal set of chains whose symmetrisations are linearly independent
 is the multiplicity of ``V_L`` in ``Sym^nu(A)`` (MACE's generalised Clebsch-Gordan ``U``
 matrices have the same span; tests compare with character integrals over O(3)).
 
-Evaluation shares work between paths: level ``j`` couples every needed prefix of degree ``k``
-with ``A_lj`` in one batched product per ``(k, lj)``, with all needed output degrees at once.
+Evaluation shares work between paths: level ``j`` computes every needed prefix of ``j`` leaves
+at once from the nonzero Clebsch-Gordan entries (one gather, multiply and scatter per level).
 """
 
 from __future__ import annotations
@@ -113,52 +113,60 @@ class SymmetricContraction(nn.Module):
             nn.Parameter(torch.randn(num_elements, max(len(p), 1), channels)
                          / math.sqrt(max(len(p), 1)))
             for p in self.paths)
-        # Plan: every needed prefix (ls[:j], ks[:j-1]) of length >= 2, grouped per level by
-        # (degree of the shorter prefix, next leaf); each group lists its input prefixes and
-        # the output degrees it must produce.
+        # Sparse plan. Level j holds every needed prefix (ls[:j], ks[:j-1]) as rows of one
+        # tensor F_j [N, R_j, C]; F_j = sum over the nonzero CG entries of
+        # coef * F_{j-1}[prefix row] * A[leaf row], one gather-multiply-scatter per level.
         needed = {(ls[:j], ks[:j - 1]) for paths in self.paths for ls, ks in paths
                   for j in range(2, len(ls) + 1)}
-        self.levels: list[list[tuple[int, int, list[Path], list[int]]]] = []
+        self.rows: dict[Path, tuple[int, int]] = {((l,), ()): (0, l * l)
+                                                   for l in range(lmax_in + 1)}
+        self.num_levels = max(correlation - 1, 0)
         for j in range(2, correlation + 1):
-            groups: dict[tuple[int, int], tuple[list[Path], set[int]]] = {}
+            offset, entries = 0, []
             for ls, ks in sorted(p for p in needed if len(p[0]) == j):
                 prefix = (ls[:-1], ks[:-1])
-                ins, outs = groups.setdefault((_degree(prefix), ls[-1]), ([], set()))
-                if prefix not in ins:
-                    ins.append(prefix)
-                outs.add(ks[-1])
-            self.levels.append([(kp, l, ins, sorted(outs))
-                                for (kp, l), (ins, outs) in sorted(groups.items())])
-        for j, level in enumerate(self.levels):
-            for g, (kp, l, _, outs) in enumerate(level):
-                cg = torch.cat([clebsch_gordan(kp, l, k, torch.float64) * math.sqrt(2 * k + 1)
-                                for k in outs], dim=-1)              # [2kp+1, 2l+1, R]
-                self.register_buffer(f"cg_{j}_{g}", cg.flatten(0, 1).T.contiguous(),
-                                     persistent=False)               # [R, (2kp+1)(2l+1)]
+                kp, l, k = _degree(prefix), ls[-1], ks[-1]
+                self.rows[(ls, ks)] = (j - 1, offset)
+                cg = clebsch_gordan(kp, l, k, torch.float64) * math.sqrt(2 * k + 1)
+                for i, m, o in cg.nonzero().tolist():
+                    entries.append((self.rows[prefix][1] + i, l * l + m, offset + o,
+                                    float(cg[i, m, o])))
+                offset += 2 * k + 1
+            cols = list(zip(*entries)) if entries else [(), (), (), ()]
+            for name, col, dt in (("left", cols[0], torch.long), ("right", cols[1], torch.long),
+                                  ("out", cols[2], torch.long), ("coef", cols[3], torch.float64)):
+                self.register_buffer(f"{name}_{j}", torch.tensor(col, dtype=dt),
+                                     persistent=False)
+            setattr(self, f"size_{j}", offset)
+        # Rows of every path's output in the concatenation [A, F_2, ..., F_correlation].
+        starts = [0, (lmax_in + 1) ** 2]
+        for j in range(2, correlation + 1):
+            starts.append(starts[-1] + getattr(self, f"size_{j}"))
+        for L, paths in enumerate(self.paths):
+            idx = [starts[self.rows[p][0]] + self.rows[p][1] + m for p in paths
+                   for m in range(2 * L + 1)]
+            self.register_buffer(f"gather_{L}", torch.tensor(idx, dtype=torch.long),
+                                 persistent=False)
 
     def forward(self, a: Tensor, onehot: Tensor) -> Tensor:
         """a : (N, (lmax_in+1)^2, C), onehot : (N, elements) -> (N, (lmax_out+1)^2, C)."""
         n, c = a.shape[0], a.shape[-1]
-        feats: dict[Path, Tensor] = {((l,), ()): a[:, l * l:(l + 1) ** 2]
-                                     for l in range(self.lmax_in + 1)}
-        for j, level in enumerate(self.levels):
-            for g, (kp, l, ins, outs) in enumerate(level):
-                x = torch.stack([feats[p] for p in ins], dim=1)                # [N, P, 2kp+1, C]
-                y = a[:, None, None, l * l:(l + 1) ** 2]                       # [N, 1, 1, 2l+1, C]
-                outer = (x[:, :, :, None] * y).flatten(2, 3)                  # [N, P, M, C]
-                cg = getattr(self, f"cg_{j}_{g}").to(a.dtype)                  # [R, M]
-                coupled = cg @ outer                                           # [N, P, R, C]
-                for i, (ls, ks) in enumerate(ins):
-                    start = 0
-                    for k in outs:
-                        feats[(ls + (l,), ks + (k,))] = coupled[:, i, start:start + 2 * k + 1]
-                        start += 2 * k + 1
+        levels, prev = [a], a
+        for j in range(2, self.correlation + 1):
+            coef = getattr(self, f"coef_{j}").to(a.dtype)[:, None]
+            prod = (prev.index_select(1, getattr(self, f"left_{j}"))
+                    * a.index_select(1, getattr(self, f"right_{j}")) * coef)  # [N, nnz, C]
+            prev = a.new_zeros(n, getattr(self, f"size_{j}"), c).index_add(
+                1, getattr(self, f"out_{j}"), prod)                          # [N, R_j, C]
+            levels.append(prev)
+        feats = torch.cat(levels, dim=1)                                     # [N, R, C]
         out = []
         for L, paths in enumerate(self.paths):
             if not paths:
                 out.append(a.new_zeros(n, 2 * L + 1, c))
                 continue
             w = (onehot @ self.weights[L].flatten(1)).unflatten(1, (len(paths), c))  # [N, K, C]
-            basis = torch.stack([feats[p] for p in paths], dim=1)            # [N, K, 2L+1, C]
+            basis = feats.index_select(1, getattr(self, f"gather_{L}")).unflatten(
+                1, (len(paths), 2 * L + 1))                                  # [N, K, 2L+1, C]
             out.append((basis * w[:, :, None, :]).sum(dim=1))                 # [N, 2L+1, C]
         return torch.cat(out, dim=1)
