@@ -19,6 +19,12 @@ def _collect_overrides(parser: argparse.ArgumentParser):
     original = parser.parse_known_args
 
     def parse_known_args(self, args=None, namespace=None):
+        given = list(sys.argv[2:] if args is None else args)
+        if given and given[0].startswith("-") and any(
+                a == "--data" or a.startswith("--data=") for a in given):
+            # "train --data FILE ...": the task is "atoms"; naming it keeps the values of
+            # override options from being read as the task
+            args = ["atoms", *given]
         ns, extras = original(args, namespace)
         ns.argv = ["symformer", "train", *(sys.argv[2:] if args is None else args)]
         ns.overrides = list(getattr(ns, "overrides", None) or []) + list(extras)
@@ -36,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = parse_overrides(args.overrides)
     overrides.update(parse_overrides(args.set or []))
+    if args.task in ("rmd17", "qm9", "atoms") or args.task is None or args.data is not None:
+        return _run_molecules(args, overrides)
     for key, flag in (("epochs", "epochs"), ("seed", "seed"), ("n_train", "limit_train"),
                       ("devices", "devices"), ("accelerator", "accelerator"),
                       ("strategy", "strategy")):
@@ -57,6 +65,34 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_molecules(args: argparse.Namespace, overrides: dict) -> int:
+    # rmd17 / qm9 / --data FILE (task "atoms"): the molecular trainer of symformer.train.molecules
+    from ..train.molecules import resolve_mol_config, run_molecules
+    from ..train.run import default_run_dir
+
+    task = args.task or "atoms"
+    for key in ("data", "energy_key", "forces_key"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    if task == "atoms" and "data" not in overrides:
+        raise ValueError("task: give one of nbody, rmd17, qm9, or --data FILE")
+    for key, flag in (("epochs", "epochs"), ("seed", "seed"), ("n_train", "limit_train")):
+        if getattr(args, flag) is not None:
+            overrides[key] = getattr(args, flag)
+    if args.no_progress:
+        overrides["progress_bar"] = False
+    config = resolve_mol_config(task, args.model, overrides, config_file=args.config)
+    if args.resume and args.out is None:
+        raise ValueError("--resume needs --out DIR, the run folder to continue")
+    out = args.out or default_run_dir(task, args.model)
+    m = run_molecules(config, out, resume=args.resume, command=args.argv)
+    t = m["test"]
+    forces = f", forces MAE {t['forces_mae']:.3g} {t['forces_unit']}" if "forces_mae" in t else ""
+    print(f"\n{m['dataset']} test ({t['n']} structures): energy MAE {t['energy_mae']:.3g} "
+          f"{t['energy_unit']}{forces}; {m['epochs_run']} epochs; run folder: {out}")
+    return 0
+
+
 def _devices(text: str):
     return int(text) if text.isdigit() else text
 
@@ -65,9 +101,11 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="train a registered model on a task",
         description="Train a registered model on a task (nbody: the charged 5-body benchmark of "
-                    "EGNN). Extra '--key value' pairs override the config (e.g. --lr 1e-3, "
+                    "EGNN; rmd17 --molecule NAME --data-dir DIR; qm9 --target U0 --data-dir DIR; "
+                    "or --data FILE --energy-key K --forces-key K for any ASE-readable file). Extra '--key value' pairs override the config (e.g. --lr 1e-3, "
                     "--model.hidden 64).", allow_abbrev=False)
-    p.add_argument("task", choices=("nbody",), help="the task")
+    p.add_argument("task", nargs="?", choices=("nbody", "rmd17", "qm9", "atoms"), default=None,
+                   help="the task (atoms, or omitted, with --data FILE: an ASE-readable file)")
     p.add_argument("--model", required=True, help="registered model name (see symformer models)")
     p.add_argument("--config", default=None, help="YAML config (default: the packaged one)")
     p.add_argument("--epochs", type=int, default=None, help="number of epochs")
@@ -79,6 +117,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--devices", type=_devices, default=None, help="Lightning devices")
     p.add_argument("--accelerator", default=None, help="Lightning accelerator (cpu, gpu, auto)")
     p.add_argument("--strategy", default=None, help="Lightning strategy (auto, ddp, ...)")
+    p.add_argument("--data", default=None, metavar="FILE",
+                   help="train a potential on an ASE-readable file (extxyz, ASE db, ...)")
+    p.add_argument("--energy-key", default=None, dest="energy_key", metavar="KEY",
+                   help="energy key in FILE (default energy)")
+    p.add_argument("--forces-key", default=None, dest="forces_key", metavar="KEY",
+                   help="forces key in FILE (default forces)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run, overrides=[])
