@@ -20,6 +20,7 @@ from .spec import TensorProductSpec
 __all__ = ["cg_tensor_product_spec", "group_tables"]
 
 
+@torch.compiler.disable  # constant tables: built once, opaque to the compiler
 @functools.lru_cache(maxsize=None)
 def group_tables(spec: TensorProductSpec, dtype: torch.dtype,
                  device: torch.device) -> tuple[tuple[int, int, tuple[int, ...], Tensor], ...]:

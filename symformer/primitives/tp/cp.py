@@ -90,6 +90,7 @@ def cp_residuals(paths, rank: int | None = None) -> list[float]:
     return [cp_decompose(*p, _rank_of(*p, rank))[3] for p in paths]
 
 
+@torch.compiler.disable  # constant tables: built once, opaque to the compiler
 @functools.lru_cache(maxsize=None)
 def _factors(paths: tuple, L1: int, L2: int, Lout: int, rank: int | None, dtype, device):
     cols_a, cols_b, cols_c, owner = [], [], [], []

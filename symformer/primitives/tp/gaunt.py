@@ -76,6 +76,7 @@ def _from_fourier64(Lout: int, D: int, M: int) -> np.ndarray:
     return out
 
 
+@torch.compiler.disable  # constant tables: built once, opaque to the compiler
 @functools.lru_cache(maxsize=None)
 def _tables(L1: int, L2: int, Lout: int, dtype: torch.dtype, device: torch.device):
     M = 2 * (L1 + L2) + 1

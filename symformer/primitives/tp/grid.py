@@ -107,6 +107,7 @@ def grid_available(spec: TensorProductSpec) -> bool:
                for t, p in zip(spec.instructions, spec.paths()))
 
 
+@torch.compiler.disable  # constant tables: built once, opaque to the compiler
 @functools.lru_cache(maxsize=None)
 def _tables(L1: int, L2: int, Lout: int, dtype: torch.dtype,
             device: torch.device) -> tuple[Tensor, Tensor, Tensor]:

@@ -38,6 +38,7 @@ def so2_available(spec: TensorProductSpec) -> bool:
     return u is not None and u.C2 == 1 and u.L2 >= 1 and spec.mode == "uvu"
 
 
+@torch.compiler.disable  # constant tables: built once, opaque to the compiler
 @functools.lru_cache(maxsize=None)
 def _entries(paths: tuple[tuple[int, int, int], ...], L1: int, Lout: int, dtype: torch.dtype,
              device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
@@ -66,6 +67,10 @@ def _entries(paths: tuple[tuple[int, int, int], ...], L1: int, Lout: int, dtype:
     return rin, rout, coef.to(dtype=dtype, device=device)
 
 
+# Run eagerly under torch.compile: tracing the cached Wigner frames costs tens of seconds.
+_edge_wigner = torch.compiler.disable(edge_align_rotation)
+
+
 def so2_edge_message(x: Tensor, edge_vec: Tensor, paths: list[tuple[int, int, int]],
                      path_weights: Tensor, lmax_out: int, wigner: Tensor | None = None) -> Tensor:
     """Uniform-layout edge message ``sum_p w_p (x (x) Y(edge))_p`` by SO(2) reduction.
@@ -88,7 +93,7 @@ def so2_edge_message(x: Tensor, edge_vec: Tensor, paths: list[tuple[int, int, in
     L1 = math.isqrt(x.shape[-2]) - 1
     mmax = min(L1, lmax_out)
     if wigner is None:
-        wigner = edge_align_rotation(edge_vec, max(L1, lmax_out))
+        wigner = _edge_wigner(edge_vec, max(L1, lmax_out))
     rin, rout, coef = _entries(tuple(map(tuple, paths)), L1, lmax_out, x.dtype, x.device)
     xe = rotate_to_edge(x, wigner, mmax)                                  # [E, R_in, C]
     wq = torch.matmul(coef, path_weights)                                 # [(E,) Q, C]

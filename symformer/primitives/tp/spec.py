@@ -80,6 +80,14 @@ class TensorProductSpec:
         self.path_shapes = tuple(self._shape(t) if t.has_weight else () for t in ins)
         self.weight_numel = sum(math.prod(s) for s in self.path_shapes if s)
         self.coefficients = tuple(self._coefficient(t) for t in ins)
+        self._paths = tuple((self.irreps_in1[t.i_in1].ir.l, self.irreps_in2[t.i_in2].ir.l,
+                             self.irreps_out[t.i_out].ir.l) for t in ins)
+        slices, start = [], 0
+        for s in self.path_shapes:
+            n = math.prod(s) if s else 0
+            slices.append(slice(start, start + n) if s else None)
+            start += n
+        self._slices = tuple(slices)
 
     def _check(self, t: Instruction) -> None:
         n1, n2, no = len(self.irreps_in1), len(self.irreps_in2), len(self.irreps_out)
@@ -115,17 +123,11 @@ class TensorProductSpec:
     # --- views used by backends -------------------------------------------------------------
     def paths(self) -> list[tuple[int, int, int]]:
         """``(l1, l2, l3)`` of every instruction."""
-        return [(self.irreps_in1[t.i_in1].ir.l, self.irreps_in2[t.i_in2].ir.l,
-                 self.irreps_out[t.i_out].ir.l) for t in self.instructions]
+        return list(self._paths)
 
     def weight_slices(self) -> list[slice | None]:
         """Slice of the flat weight vector of each instruction (None: no weight)."""
-        out, start = [], 0
-        for s in self.path_shapes:
-            n = math.prod(s) if s else 0
-            out.append(slice(start, start + n) if s else None)
-            start += n
-        return out
+        return list(self._slices)
 
     def key(self) -> tuple:
         return (str(self.irreps_in1), str(self.irreps_in2), str(self.irreps_out),
