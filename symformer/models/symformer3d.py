@@ -120,6 +120,10 @@ class Symformer3D(nn.Module):
         Gaussian features of each distance on ``[0, cutoff]`` (16).
     cutoff : float
         Range of the distance features (graphs are complete) (6.0).
+    short_range : sequence of float
+        Widths ``w`` of Coulomb-like short-range features ``c_i c_j w^2 / (r^2 + w^2)`` of the
+        current distances (() for none). Close encounters carry most of the error and the
+        Gaussians, spaced ``cutoff / num_rbf`` apart, barely resolve them.
     ffn_channels : int or None
         Feed-forward width (default 2 * channels).
     refine : bool
@@ -137,7 +141,7 @@ class Symformer3D(nn.Module):
                  n_layers: int = 3, heads: int = 4, head_channels: int = 4, num_rbf: int = 16,
                  cutoff: float = 6.0, ffn_channels: int | None = None, refine: bool = True,
                  galilean: bool = True, momentum: bool = True, charge_flip: bool = True,
-                 neighbors: int | None = None):
+                 neighbors: int | None = None, short_range=()):
         super().__init__()
         _nbody_io.check_neighbors(neighbors)
         self.neighbors = neighbors
@@ -153,12 +157,16 @@ class Symformer3D(nn.Module):
                 raise TypeError(f"{name}: expected a bool, got {type(val).__name__}")
         self.lmax, self.channels, self.num_rbf = lmax, channels, num_rbf
         self.cutoff, self.refine = cutoff, refine
+        short_range = tuple(float(w) for w in short_range)
+        if any(not w > 0 for w in short_range):
+            raise ValueError(f"short_range: expected positive widths, got {short_range!r}")
+        self.register_buffer("short_range", torch.tensor(short_range), persistent=False)
         self.galilean, self.momentum, self.charge_flip = galilean, momentum, charge_flip
         # Time the mean velocity is carried for (the prediction horizon; learned).
         self.horizon = nn.Parameter(torch.ones(())) if galilean or momentum else None
         self.scalar_embed = nn.Linear(2, channels)
         self.vector_embed = nn.Parameter(torch.randn(channels))
-        edge_channels = 3 + 2 * num_rbf
+        edge_channels = 3 + 2 * num_rbf + len(short_range)
         self.blocks = nn.ModuleList(
             EquiformerBlock(lmax=lmax, mmax=mmax, channels=channels, heads=heads,
                             head_channels=head_channels, edge_channels=edge_channels,
@@ -168,16 +176,18 @@ class Symformer3D(nn.Module):
             PositionStep(lmax=lmax, channels=channels, velocity_gain=1.0 / n_layers)
             for _ in range(n_layers))
 
-    def _geometry(self, p: Tensor, fixed: Tensor, dvel: Tensor, src: Tensor, dst: Tensor
-                  ) -> tuple[Tensor, Tensor]:
+    def _geometry(self, p: Tensor, fixed: Tensor, dvel: Tensor, qq: Tensor, src: Tensor,
+                  dst: Tensor) -> tuple[Tensor, Tensor]:
         """Invariant edge features [E, 3 + 2 R] and Wigner matrices [E, K, K] of positions p."""
         edge_vec = p[src] - p[dst]                                       # [E, 3]  x_j - x_i
         dist = edge_vec.norm(dim=-1)
         # Unit vector, 0 for coincident points (finite gradients there).
         unit = edge_vec / dist.clamp(min=1e-9)[:, None]
         closing = (dvel * unit).sum(-1, keepdim=True)                    # [E, 1]
-        scalars = torch.cat([fixed, gaussian_basis(dist, self.num_rbf, self.cutoff), closing],
-                            dim=-1)
+        w2 = self.short_range.to(p.dtype) ** 2                            # [S]
+        coulomb = qq[:, None] * w2 / (dist[:, None] ** 2 + w2)            # [E, S]
+        scalars = torch.cat([fixed, gaussian_basis(dist, self.num_rbf, self.cutoff), closing,
+                             coulomb], dim=-1)
         return scalars, edge_align_rotation(edge_vec, self.lmax)
 
     def forward(self, pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> Tensor:
@@ -190,8 +200,9 @@ class Symformer3D(nn.Module):
         if self.galilean:
             vel = vel - mean_vel
         dvel = vel[src] - vel[dst]                                       # [E, 3]
+        qq = charges[src] * charges[dst]                                 # [E]
         # Edge features that do not move: c_i c_j, input distances, |v_j - v_i|.
-        fixed = torch.cat([(charges[src] * charges[dst])[:, None],
+        fixed = torch.cat([qq[:, None],
                            gaussian_basis((pos[src] - pos[dst]).norm(dim=-1), self.num_rbf,
                                           self.cutoff),
                            dvel.norm(dim=-1, keepdim=True)], dim=-1)     # [E, 2 + R]
@@ -201,10 +212,10 @@ class Symformer3D(nn.Module):
         x = torch.cat([scalars[:, None, :], vel[:, :, None] * self.vector_embed,
                        pos.new_zeros(n, rows - 4, self.channels)], dim=1)  # [N, K, C]
         p = pos
-        edge_scalars, wigner = self._geometry(p, fixed, dvel, src, dst)
+        edge_scalars, wigner = self._geometry(p, fixed, dvel, qq, src, dst)
         for k, (block, step) in enumerate(zip(self.blocks, self.steps)):
             if self.refine and k > 0:
-                edge_scalars, wigner = self._geometry(p, fixed, dvel, src, dst)
+                edge_scalars, wigner = self._geometry(p, fixed, dvel, qq, src, dst)
             x = block(x, p, edge_index, edge_scalars, wigner)             # [N, K, C]
             d, x = step(x, vel)
             p = p + d                                                     # [N, 3]

@@ -16,9 +16,10 @@ def _small(**kw):
     return Symformer3D(channels=8, n_layers=2, heads=2, **kw)
 
 
-@pytest.mark.parametrize("refine", [True, False])
-def test_equivariance_e3_times_permutations(dtype, refine):
-    model = _small(refine=refine).to(dtype)
+@pytest.mark.parametrize("options", [{"refine": True}, {"refine": False},
+                                     {"short_range": (0.1, 1.0)}])
+def test_equivariance_e3_times_permutations(dtype, options):
+    model = _small(**options).to(dtype)
     # Trained-like steps: the initial step weights are small, which would hide errors in them.
     with torch.no_grad():
         for step in model.steps:
@@ -61,6 +62,8 @@ def test_bad_config():
         Symformer3D(refine=1)
     with pytest.raises(TypeError, match="galilean"):
         Symformer3D(galilean="yes")
+    with pytest.raises(ValueError, match="short_range"):
+        Symformer3D(short_range=(0.1, -1.0))
     with pytest.raises(TypeError):
         Symformer3D(16)  # keyword-only
 
@@ -96,7 +99,7 @@ def test_centre_of_mass_moves_with_the_mean_velocity():
 
 
 def test_flipping_every_charge_changes_nothing():
-    model = _trained_like(_small().double())
+    model = _trained_like(_small(short_range=(0.3,)).double())
     data = systems(3)
     torch.testing.assert_close(model(**dict(data, charges=-data["charges"])), model(**data),
                                atol=1e-12, rtol=0)
@@ -111,3 +114,16 @@ def test_symmetry_options_off_is_not_galilean():
     assert (out_boosted - model(**data) - u).abs().max() > 1e-6
     flipped = model(**dict(data, charges=-data["charges"]))
     assert (flipped - model(**data)).abs().max() > 1e-6
+
+
+def test_short_range_features_follow_the_charges_and_distance():
+    # c_i c_j w^2 / (r^2 + w^2): two particles at distance r, same and opposite charges.
+    model = Symformer3D(channels=4, n_layers=1, heads=1, short_range=(0.5,)).double()
+    pos = torch.tensor([[0.0, 0, 0], [0.3, 0.4, 0]], dtype=torch.float64)  # r = 0.5
+    src, dst = torch.tensor([1, 0]), torch.tensor([0, 1])
+    fixed = torch.zeros(2, 0, dtype=torch.float64)
+    dvel = torch.zeros(2, 3, dtype=torch.float64)
+    for qq in (1.0, -1.0):
+        scalars, _ = model._geometry(pos, fixed, dvel, torch.full((2,), qq, dtype=torch.float64),
+                                     src, dst)
+        torch.testing.assert_close(scalars[:, -1], torch.full((2,), qq * 0.5, dtype=torch.float64))

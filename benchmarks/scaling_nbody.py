@@ -1,0 +1,161 @@
+"""Cost growth from 5 to 1,000 nodes on k-nearest-neighbour graphs: symformer vs peer libraries.
+
+The question the N-body issue asks: does each symformer model's forward+backward cost grow no
+worse than its peer's as one system grows from 5 to 1,000 particles? Both sides use local graphs
+(each node's ``k`` nearest nodes; ``k = 16`` by default): symformer models with
+``neighbors=k``, the peers with their own nearest-neighbour options (egnn-pytorch
+``num_nearest_neighbors``, En-transformer ``neighbors``, equiformer-pytorch and
+se3-transformer-pytorch ``num_neighbors``). The systems are one ball of N particles at the
+density of the N-body data (``speed_nbody.random_system``).
+
+For each size, our model and its peer are timed back to back in this process (alternating
+repeats, 1 thread, float32, median); peak memory is the resident-set growth during one step
+(``speed_nbody._peak_of``). Growth = t(N) / t(5); the target is ours <= peer's at every N.
+
+Run: ``python benchmarks/scaling_nbody.py [--nodes 5 50 200 1000] [--neighbors 16]``; writes
+``benchmarks/results/scaling_nbody.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import speed_nbody as sb  # noqa: E402
+
+PAIRS = {  # symformer model -> peer (configs as in speed_nbody)
+    "egnn": "egnn-pytorch",
+    "equiformer": "equiformer-pytorch",
+    "se3_transformer": "se3-transformer-pytorch",
+    "torchmd_et": "En-transformer",
+}
+PEER_KNN_OPTION = {"egnn-pytorch": "num_nearest_neighbors", "En-transformer": "neighbors",
+                   "equiformer-pytorch": "num_neighbors",
+                   "se3-transformer-pytorch": "num_neighbors"}
+
+
+def _set_peer_neighbors(peer: nn.Module, name: str, k: int) -> None:
+    """Switch a peer built by ``speed_nbody`` to its k-nearest-neighbour mode (the peers read
+    the option from an attribute of the layer that builds the graph)."""
+    option = PEER_KNN_OPTION[name]
+    hits = 0
+    for module in peer.modules():
+        if hasattr(module, option):
+            setattr(module, option, k)
+            hits += 1
+    if not hits:
+        raise RuntimeError(f"{name}: no module has the attribute {option!r}")
+
+
+def build_pair(ours: str, seed: int = 0):
+    model, _, _ = sb.build(ours, seed)
+    peer_name = PAIRS[ours]
+    peer, _, _ = sb.build(peer_name, seed)
+    return {ours: (model, "ours"), peer_name: (peer, "peer")}
+
+
+def set_neighbors(pair: dict, k: int) -> None:
+    """k nearest neighbours on both sides (symformer models read ``neighbors`` per call)."""
+    for name, (module, kind) in pair.items():
+        if kind == "ours":
+            module.neighbors = k
+        else:
+            _set_peer_neighbors(module, name, k)
+
+
+def time_interleaved(steps: dict, repeats: int) -> dict:
+    times = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            t = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(v) for name, v in times.items()}
+
+
+def run(args) -> dict:
+    torch.set_num_threads(1)
+    ref = sb.nbody_batch()
+    results = {}
+    for ours in args.models:
+        pair = build_pair(ours)
+        rows = []
+        for n in sorted(args.nodes):
+            set_neighbors(pair, min(args.neighbors, n - 1))  # small systems: complete graphs
+            data = sb.random_system(n, ref)
+            steps = {name: sb.make_step(m, kind, data) for name, (m, kind) in pair.items()}
+            peaks = {name: sb._peak_of(step) for name, step in steps.items()}  # also warm-up
+            slow = max(p["seconds"] for p in peaks.values())
+            reps = 1 if slow > args.slow_s else args.repeats
+            med = time_interleaved(steps, reps)
+            rows.append({"nodes": n, "repeats": reps, "k": min(args.neighbors, n - 1),
+                         **{name: {"median_s": med[name], "peak_bytes": peaks[name]["peak_bytes"]}
+                            for name in pair}})
+            print(json.dumps({"model": ours, **rows[-1]}), flush=True)
+        names = list(pair)
+        growth = {name: {r["nodes"]: r[name]["median_s"] / rows[0][name]["median_s"]
+                         for r in rows} for name in names}
+        met = all(growth[names[0]][n] <= growth[names[1]][n] for n in growth[names[0]])
+        results[ours] = {"peer": names[1], "rows": rows, "growth": growth,
+                         "target_met": met}
+    return results
+
+
+def markdown(res: dict) -> str:
+    lines = ["# N-body cost growth on k-nearest-neighbour graphs, 5 to 1,000 nodes", "",
+             f"{res['date']}; {res['cpu']}; torch {res['torch']}; 1 thread, float32, "
+             f"k = {res['neighbors']}; command `{res['command']}`.", "",
+             "Median forward+backward time of one system of N particles (ms), peak memory "
+             "growth during a step, and growth t(N)/t(5). Ours and the peer are timed back to "
+             "back in one process. Target: our growth no worse than the peer's.", ""]
+    for ours, r in res["models"].items():
+        peer = r["peer"]
+        lines += [f"## {ours} vs {peer}: target {'met' if r['target_met'] else 'NOT met'}", "",
+                  "| N | ours ms | ours peak | ours growth | peer ms | peer peak | "
+                  "peer growth |", "|---|---|---|---|---|---|---|"]
+        for row in r["rows"]:
+            n = row["nodes"]
+            cells = []
+            for name in (ours, peer):
+                cells += [f"{1e3 * row[name]['median_s']:.1f}",
+                          f"{row[name]['peak_bytes'] / 2**20:.0f} MiB",
+                          f"{r['growth'][name][n]:.1f}x"]
+            lines.append(f"| {n} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", nargs="+", default=list(PAIRS))
+    ap.add_argument("--nodes", type=int, nargs="+", default=[5, 50, 200, 1000])
+    ap.add_argument("--neighbors", type=int, default=16)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--slow-s", type=float, default=5.0,
+                    help="one repeat when a step takes longer than this")
+    ap.add_argument("--out", default=str(HERE / "results" / "scaling_nbody.json"))
+    args = ap.parse_args(argv)
+    import platform
+    res = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
+           "neighbors": args.neighbors,
+           "command": " ".join(["python", "benchmarks/scaling_nbody.py", *sys.argv[1:]]),
+           "models": run(args)}
+    out = Path(args.out)
+    out.write_text(json.dumps(res, indent=1))
+    out.with_suffix(".md").write_text(markdown(res))
+    print(markdown(res))
+
+
+if __name__ == "__main__":
+    main()
