@@ -3,12 +3,14 @@ of square inputs (D_4), after "Stronger ViTs With Octic Equivariance" (Nordenfor
 
 Every token carries ``copies`` regular representations of D_4 (width ``8 copies``); all layers
 are D_4-equivariant (:mod:`symformer.layers.image.octic`); the positional embedding is
-group-averaged so that it transforms like the tokens. The classifier reads the invariant A1
-coordinates of the mean token::
+group-averaged so that it transforms like the tokens. The classifier reads 6 invariants per copy
+of the mean token: the A1 coordinate, the magnitudes of A2, B1, B2 (signs flip under the group)
+and the lengths of the two E vectors (rotated by the group)::
 
     t   = OcticPatchEmbed(image) + sym(pos)     (B, N, copies, 8)
     t  <- OcticBlock(t)  (depth times)
-    out = W_head LN(mean_n t[..., 0])           (B, num_classes), exactly D_4-invariant
+    z   = invariants(mean_n OcticLN(t))         (B, 6 copies)
+    out = W_head LN(z)                          (B, num_classes), exactly D_4-invariant
 """
 
 from __future__ import annotations
@@ -53,8 +55,9 @@ class OcticViT(nn.Module):
         self.embed = OcticPatchEmbed(patch, copies, in_channels)
         self.pos = nn.Parameter(torch.randn(copies, 8, g, g) * 0.02)
         self.blocks = nn.ModuleList(OcticBlock(copies, heads, mlp_ratio) for _ in range(depth))
-        self.norm = nn.LayerNorm(copies)
-        self.head = nn.Linear(copies, num_classes)
+        self.norm_tokens = OcticLayerNorm(copies)
+        self.norm = nn.LayerNorm(6 * copies)
+        self.head = nn.Linear(6 * copies, num_classes)
 
     def forward(self, image: Tensor) -> Tensor:
         """
@@ -71,4 +74,10 @@ class OcticViT(nn.Module):
         t = self.embed(image) + pos                                     # (B, N, copies, 8)
         for blk in self.blocks:
             t = blk(t)
-        return self.head(self.norm(t[..., 0].mean(dim=1)))
+        t = self.norm_tokens(t).mean(dim=1)                             # (B, copies, 8)
+        B, m = t.shape[:2]
+        # |.| and lengths are smoothed at 0 (finite gradients); both stay exactly invariant
+        e = t[..., 4:].reshape(B, m, 2, 2).pow(2).sum(-1).add(1e-12).sqrt()   # (B, m, 2)
+        a = t[..., 1:4].pow(2).add(1e-12).sqrt()                                # (B, m, 3)
+        z = torch.cat([t[..., :1], a, e], dim=-1).flatten(1)                    # (B, 6 m)
+        return self.head(self.norm(z))
