@@ -30,8 +30,8 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-__all__ = ["KINDS", "PERIODIC", "to_cartesian", "canonical_grid", "transform_matrix", "apply_homography",
-           "sample_image", "pixel_grid"]
+__all__ = ["KINDS", "PERIODIC", "to_cartesian", "canonical_grid", "transform_matrix",
+           "apply_homography", "sample_image", "pixel_grid"]
 
 KINDS = ("rotation", "scale", "shear", "hyperbolic", "perspective")
 PERIODIC = {"rotation": True, "scale": False, "shear": False, "hyperbolic": False,
@@ -51,12 +51,13 @@ def _check_kind(kind: str) -> None:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
 
 
-def _axis(lo: float, hi: float, n: int, periodic: bool, dtype, device) -> Tensor:
-    k = torch.arange(n, dtype=torch.float64, device=device)
-    step = (hi - lo) / n if periodic else (hi - lo) / max(n - 1, 1)
-    # periodic axes: n equally spaced points of the circle (a shift by n/4 is a quarter turn)
-    return (lo + k * step if periodic or n > 1 else torch.full((1,), (lo + hi) / 2,
-                                                               dtype=torch.float64)).to(dtype)
+def _axis(lo: float, hi: float, n: int, periodic: bool, device) -> Tensor:
+    """n float64 points on [lo, hi]; periodic axes leave out hi (= lo on the circle), so that a
+    shift by n / 4 points is a quarter turn."""
+    if n == 1:
+        return torch.full((1,), (lo + hi) / 2, dtype=torch.float64, device=device)
+    step = (hi - lo) / n if periodic else (hi - lo) / (n - 1)
+    return lo + step * torch.arange(n, dtype=torch.float64, device=device)
 
 
 def canonical_grid(kind: str, size: tuple[int, int], *, dtype: torch.dtype = torch.float32,
@@ -80,10 +81,12 @@ def canonical_grid(kind: str, size: tuple[int, int], *, dtype: torch.dtype = tor
     _check_kind(kind)
     U, V = size
     (u0, u1), (v0, v1) = _RANGES[kind]
-    u = _axis(u0, u1, U, PERIODIC[kind], torch.float64, device)
-    v = _axis(v0, v1, V, False, torch.float64, device)
+    u = _axis(u0, u1, U, PERIODIC[kind], device)
     if kind == "rotation":
+        # radii at the centres of V equal rings (r = 0 would repeat one pixel U times)
         v = (torch.arange(V, dtype=torch.float64, device=device) + 0.5) * (v1 / V)
+    else:
+        v = _axis(v0, v1, V, False, device)
     uu, vv = torch.meshgrid(u, v, indexing="ij")
     return to_cartesian(kind, uu, vv).to(dtype), u.to(dtype)
 
