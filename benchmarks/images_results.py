@@ -94,6 +94,14 @@ def write(result: dict, out: Path) -> None:
                      f"{100 * r['test_error']:.2f}% | {r['train_s_per_step']:.2f} | "
                      f"{r['wall_s'] / 60:.1f} min | {extra} |")
         L.append("")
+        speed = HERE / "results" / "images_speed.json"
+        if dataset == "rotated_mnist" and speed.is_file():
+            for r in json.loads(speed.read_text())["models"]:
+                L.append(f"- `{r['model']}` `{json.dumps(r['config'])}`: forward "
+                         f"{r['fwd_gflops_per_image'] * 1e3:.2f} MFLOPs per image, "
+                         f"{r['params']} parameters, fwd+bwd {r['fwdbwd_ms_per_batch']:.0f} ms "
+                         f"per batch of {r['batch']} (`benchmarks/images_speed.py`, same process)")
+            L.append("")
         for model in models:
             r = by.get((dataset, model))
             if r is not None:
