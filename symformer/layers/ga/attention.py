@@ -102,7 +102,14 @@ class GAAttention(nn.Module):
                 eye = torch.eye(N, dtype=torch.bool, device=mask.device)
                 attn_mask = (mask[:, None, :] | eye)[:, None]  # (B, 1, N, N)
         scale = 1.0 / math.sqrt(8 * C + S)
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, scale=scale)
+        # Equal head dims let SDPA take its fused (flash) CPU kernel, memory linear in tokens;
+        # zero padding changes no dot product.
+        e, ev = q.shape[-1], v.shape[-1]
+        if e < ev:
+            q, k = F.pad(q, (0, ev - e)), F.pad(k, (0, ev - e))
+        elif ev < e:
+            v = F.pad(v, (0, e - ev))
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, scale=scale)[..., :ev]
         a = a.transpose(1, 2)  # (B, N, H, 16C + S)
         out_mv = a[..., :16 * C].reshape(B, N, H * C, 16)
         out_s = a[..., 16 * C:].reshape(B, N, H * S)

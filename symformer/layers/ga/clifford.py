@@ -106,9 +106,13 @@ class CliffordGeometricProduct(_CliffordModule):
         w = self.weight[:, sub][:, :, sub][:, :, :, sub]  # (C or 1, D, D, D)
         table = gp * w  # (C or 1, D, D, D)
         z = self.norm(self.right(x))
-        xt = torch.einsum("...ca,cabd->...cbd", x, table.expand(self.channels, -1, -1, -1))
-        prod = (xt * z[..., None]).sum(-2)  # (..., C, D)
-        return (self.left(x) + prod) / math.sqrt(2)
+        D, C = a.dim, self.channels
+        outer = (x[..., :, None] * z[..., None, :]).reshape(-1, C, D * D)  # (M, C, D*D)
+        if table.shape[0] == 1:  # shared weights: one GEMM
+            prod = outer @ table[0].reshape(D * D, D)
+        else:  # one GEMM per channel
+            prod = torch.bmm(outer.transpose(0, 1), table.reshape(C, D * D, D)).transpose(0, 1)
+        return (self.left(x) + prod.reshape(x.shape)) / math.sqrt(2)
 
 
 class CliffordSiLU(_CliffordModule):
