@@ -48,7 +48,7 @@ def _markdown(entries: list[dict], host: dict) -> str:
     lines = ["# rMD17 (split 01: 950 train + 50 validation, 1000 test configurations)", "",
              "Energy / force MAE in meV and meV/Angstrom on the 1000 test configurations. "
              "Published: MACE and NequIP as quoted in the MACE paper (1000 training configs, "
-             "GPU training for days). Ours: CPU budget (1 thread of a shared 2-core machine).", "",
+             "GPU training). Ours: CPU budget (1 thread of a shared 2-core machine).", "",
              "| molecule | model | ours E / F | MACE E / F | NequIP E / F | epochs | train time "
              "| params | note |", "|---|---|---|---|---|---|---|---|---|"]
     for e in sorted(entries, key=lambda r: (r["molecule"], r["model"])):
