@@ -55,19 +55,24 @@ def uniform_shape_of(spec: TensorProductSpec) -> UniformShape | None:
 def path_weights_uniform(spec: TensorProductSpec, weights: Tensor | None, c: int,
                          like: Tensor) -> Tensor:
     """Per-path, per-channel weights ``(1 or N, P, C)`` (all ones where a path has none),
-    each times its normalisation constant ``c_ins``. ``weights``: (W,) or (N, W)."""
-    n = 1 if weights is None or weights.dim() == 1 else weights.shape[0]
-    cols = []
-    for k, sl in enumerate(spec.weight_slices()):
-        coef = spec.coefficients[k]
-        if sl is None or weights is None:
-            cols.append(like.new_full((n, c), coef))
-        else:
-            w = weights[..., sl].reshape(n, c)
-            cols.append(w * coef)
-    if not cols:
-        return like.new_zeros(n, 0, c)
-    return torch.stack(cols, 1)
+    each times its normalisation constant ``c_ins``. ``weights``: (W,) or (N, W).
+
+    One reshape (no per-path slices: their backward would write a full-size gradient per path).
+    """
+    p = len(spec.instructions)
+    coef = torch.tensor(spec.coefficients, dtype=like.dtype, device=like.device).view(p, 1)
+    n_w = sum(1 for s in spec.path_shapes if s)
+    if weights is None or n_w == 0:
+        return (coef * like.new_ones(1, p, c))
+    w = weights.reshape(-1, n_w, c)                                      # [1|N, P_w, C]
+    if n_w < p:
+        slot, k = [], 0
+        for s in spec.path_shapes:
+            slot.append(k if s else n_w)
+            k += 1 if s else 0
+        w = torch.cat([w, w.new_ones(w.shape[0], 1, c)], 1).index_select(
+            1, torch.tensor(slot, device=w.device))
+    return w * coef
 
 
 def to_u(x: Tensor, L: int, c: int) -> Tensor:

@@ -1,6 +1,7 @@
 """Dense Clebsch-Gordan backend: the reference, exact for every spec.
 
-Instructions are grouped by their input pair ``(i_in1, i_in2)``; per group the CG tensors of
+Channel-wise products with a single-copy ``y`` (edge messages) run the fused kernel of
+:mod:`._fused`. Otherwise instructions are grouped by their input pair ``(i_in1, i_in2)``; per group the CG tensors of
 all its instructions (each times its normalisation constant ``c_ins``) are concatenated into
 one table ``[d1 d2, sum d3]``, so that a group costs one outer product and one matrix multiply
 (``uuu`` and ``uvu`` with ``mul2 = 1``), whatever its number of output degrees. Other channel
@@ -10,11 +11,13 @@ patterns contract the weights first (``uvu``) or use one einsum per instruction 
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 from torch import Tensor
 
 from ..clebsch_gordan import clebsch_gordan
+from ._fused import fused_applies, fused_tensor_product
 from .spec import TensorProductSpec
 
 __all__ = ["cg_tensor_product_spec", "group_tables"]
@@ -44,13 +47,16 @@ def group_tables(spec: TensorProductSpec, dtype: torch.dtype,
     return tuple(out)
 
 
-def _weight(weights: Tensor | None, spec: TensorProductSpec, k: int) -> Tensor | None:
-    """Weight of instruction k as (1 or N, *path_shape), or None when it has none."""
-    sl = spec.weight_slices()[k]
-    if sl is None or weights is None:
-        return None
-    w = weights[..., sl]
-    return w.reshape(w.shape[0] if w.dim() > 1 else 1, *spec.path_shapes[k])
+def _split_weights(weights: Tensor | None, spec: TensorProductSpec) -> list[Tensor | None]:
+    """Weight of each instruction as (1 or N, *path_shape), or None when it has none.
+
+    One ``split`` (its backward is one concatenation, not a full-size gradient per path)."""
+    if weights is None:
+        return [None] * len(spec.instructions)
+    sizes = [math.prod(s) for s in spec.path_shapes if s]
+    parts = iter(weights.split(sizes, -1)) if sizes else iter(())
+    n = weights.shape[0] if weights.dim() > 1 else 1
+    return [next(parts).reshape(n, *s) if s else None for s in spec.path_shapes]
 
 
 def cg_tensor_product_spec(x: Tensor, y: Tensor, spec: TensorProductSpec,
@@ -77,7 +83,10 @@ def cg_tensor_product_spec(x: Tensor, y: Tensor, spec: TensorProductSpec,
     if weights is not None and weights.dim() > 1:
         weights = weights.expand(*batch, weights.shape[-1]).reshape(-1, weights.shape[-1])
     n = x.shape[0]
+    if fused_applies(spec):
+        return fused_tensor_product(x, y, spec, weights).reshape(*batch, spec.irreps_out.dim)
     s1, s2 = spec.irreps_in1.slices(), spec.irreps_in2.slices()
+    ws = _split_weights(weights, spec)
     acc: list[Tensor | None] = [None] * len(spec.irreps_out)
     for a, b, ks, table, table_y in group_tables(spec, x.dtype, x.device):
         (m1, r1), (m2, r2) = spec.irreps_in1[a], spec.irreps_in2[b]
@@ -92,7 +101,7 @@ def cg_tensor_product_spec(x: Tensor, y: Tensor, spec: TensorProductSpec,
             parts = z.split([spec.irreps_out[spec.instructions[k].i_out].ir.dim for k in ks], -1)
             outs = []
             for k, o in zip(ks, parts):
-                w = _weight(weights, spec, k)
+                w = ws[k]
                 outs.append(o if w is None else o * w.reshape(w.shape[0], m1, 1))
         elif spec.mode == "uvu":
             outs = []
@@ -101,7 +110,7 @@ def cg_tensor_product_spec(x: Tensor, y: Tensor, spec: TensorProductSpec,
                 d3 = spec.irreps_out[spec.instructions[k].i_out].ir.dim
                 c = table[:, off:off + d3]
                 off += d3
-                w = _weight(weights, spec, k)
+                w = ws[k]
                 x2w = x2.sum(1, keepdim=True).expand(n, m1, r2.dim) if w is None else \
                     torch.matmul(w, x2)                                   # [N, u, j]
                 outs.append((x1.unsqueeze(-1) * x2w.unsqueeze(-2)).reshape(n, m1, -1) @ c)
@@ -113,7 +122,7 @@ def cg_tensor_product_spec(x: Tensor, y: Tensor, spec: TensorProductSpec,
                 mo, r3 = spec.irreps_out[spec.instructions[k].i_out]
                 c = t3[:, :, off:off + r3.dim]
                 off += r3.dim
-                w = _weight(weights, spec, k)
+                w = ws[k]
                 if w is None:
                     w = x.new_ones(1, m1, m2, mo)
                 eq = "nui,nvj,ijk,uvw->nwk" if w.shape[0] == 1 else "nui,nvj,ijk,nuvw->nwk"

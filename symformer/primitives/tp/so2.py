@@ -7,8 +7,9 @@ where the edge points along +y the harmonics are nonzero only at ``m = 0`` (valu
 ``A[m1, m3] = c_ins CG[m1, 0, m3] sqrt(2 l2 + 1)``, which couples only ``|m1| = |m3|``.
 Steps: rotate x into the edge frame with the m-major Wigner matrices of
 :func:`symformer.primitives.so2.rotate_to_edge`; per edge and channel, one sparse
-``(l1, m) -> (l3, m)`` map whose entries are ``sum_p coef[q, p] w[p, c]`` (one small matmul
-for all paths); rotate back with :func:`~symformer.primitives.so2.rotate_from_edge`.
+``(l1, m) -> (l3, m)`` map whose ``T`` nonzero entries (row pairs) each sum the few paths
+(different ``l2``) that couple them, ``sum_p A_p[m1, m3] w[p, c]``; gathered rows times entries,
+summed into the output rows; rotate back with :func:`~symformer.primitives.so2.rotate_from_edge`.
 Cost per edge and channel O(L^3) for the map plus the two rotations.
 
 ``y`` is not an independent input here: only its degree-1 block (``sqrt(3) e/|e|``) is read
@@ -42,29 +43,29 @@ def so2_available(spec: TensorProductSpec) -> bool:
 @functools.lru_cache(maxsize=None)
 def _entries(paths: tuple[tuple[int, int, int], ...], L1: int, Lout: int, dtype: torch.dtype,
              device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
-    """``(rows_in, rows_out, coef [Q, P])`` of the sparse edge-frame map (m-major rows)."""
+    """The edge-frame map as ``T`` entries ``(row_in [T], row_out [T], G [T, P])`` (m-major
+    rows): entry ``t`` is ``sum_p G[t, p] w[p]``, summing the few paths (different ``l2``) that
+    couple the same two rows. ``G`` is stored dense: one matrix product beats per-path gathers."""
     mmax = min(L1, Lout)
     pos_in = {r: k for k, r in enumerate(m_major_rows(L1, mmax))}
     pos_out = {r: k for k, r in enumerate(m_major_rows(Lout, mmax))}
-    index: dict[tuple[int, int], int] = {}
-    vals: list[tuple[int, int, float]] = []
+    entries: dict[tuple[int, int], list[tuple[int, float]]] = {}
     for p, (l1, l2, l3) in enumerate(paths):
         a = clebsch_gordan(l1, l2, l3, torch.float64)[:, l2, :] * math.sqrt(2 * l2 + 1)
         for m1 in range(-min(l1, l3), min(l1, l3) + 1):
             for m3 in (m1, -m1) if m1 else (0,):
                 v = float(a[l1 + m1, l3 + m3])
-                if abs(v) < 1e-14:
-                    continue
-                key = (pos_in[l1 * l1 + l1 + m1], pos_out[l3 * l3 + l3 + m3])
-                q = index.setdefault(key, len(index))
-                vals.append((q, p, v))
-    coef = torch.zeros(len(index), len(paths), dtype=torch.float64)
-    for q, p, v in vals:
-        coef[q, p] += v
-    keys = list(index)
-    rin = torch.tensor([k[0] for k in keys], dtype=torch.long, device=device)
-    rout = torch.tensor([k[1] for k in keys], dtype=torch.long, device=device)
-    return rin, rout, coef.to(dtype=dtype, device=device)
+                if abs(v) > 1e-14:
+                    key = (pos_in[l1 * l1 + l1 + m1], pos_out[l3 * l3 + l3 + m3])
+                    entries.setdefault(key, []).append((p, v))
+    keys = list(entries)
+    g = torch.zeros(len(keys), len(paths), dtype=torch.float64)
+    for t, key in enumerate(keys):
+        for p, v in entries[key]:
+            g[t, p] += v
+    idx = dict(dtype=torch.long, device=device)
+    return (torch.tensor([k[0] for k in keys], **idx), torch.tensor([k[1] for k in keys], **idx),
+            g.to(dtype=dtype, device=device))
 
 
 # Run eagerly under torch.compile: tracing the cached Wigner frames costs tens of seconds.
@@ -94,10 +95,10 @@ def so2_edge_message(x: Tensor, edge_vec: Tensor, paths: list[tuple[int, int, in
     mmax = min(L1, lmax_out)
     if wigner is None:
         wigner = _edge_wigner(edge_vec, max(L1, lmax_out))
-    rin, rout, coef = _entries(tuple(map(tuple, paths)), L1, lmax_out, x.dtype, x.device)
+    rin, rout, g = _entries(tuple(map(tuple, paths)), L1, lmax_out, x.dtype, x.device)
     xe = rotate_to_edge(x, wigner, mmax)                                  # [E, R_in, C]
-    wq = torch.matmul(coef, path_weights)                                 # [(E,) Q, C]
-    prod = xe.index_select(-2, rin) * wq                                  # [E, Q, C]
+    we = torch.matmul(g, path_weights)                                    # [(E,) T, C]
+    prod = xe.index_select(-2, rin) * we                                  # [E, T, C]
     n_out = len(m_major_rows(lmax_out, mmax))
     ye = prod.new_zeros(*prod.shape[:-2], n_out, prod.shape[-1]).index_add(-2, rout, prod)
     return rotate_from_edge(ye, wigner, lmax_out, mmax)                   # [E, K_out, C]
