@@ -151,22 +151,24 @@ class SymmetricContraction(nn.Module):
     def forward(self, a: Tensor, onehot: Tensor) -> Tensor:
         """a : (N, (lmax_in+1)^2, C), onehot : (N, elements) -> (N, (lmax_out+1)^2, C)."""
         n, c = a.shape[0], a.shape[-1]
-        levels, prev = [a], a
+        # Component-major [rows, N*C]: gathers and scatters move whole contiguous rows.
+        at = a.transpose(0, 1).reshape(a.shape[1], n * c)
+        levels, prev = [at], at
         for j in range(2, self.correlation + 1):
             coef = getattr(self, f"coef_{j}").to(a.dtype)[:, None]
-            prod = (prev.index_select(1, getattr(self, f"left_{j}"))
-                    * a.index_select(1, getattr(self, f"right_{j}")) * coef)  # [N, nnz, C]
-            prev = a.new_zeros(n, getattr(self, f"size_{j}"), c).index_add(
-                1, getattr(self, f"out_{j}"), prod)                          # [N, R_j, C]
+            prod = (prev.index_select(0, getattr(self, f"left_{j}"))
+                    * at.index_select(0, getattr(self, f"right_{j}")) * coef)  # [nnz, N*C]
+            prev = at.new_zeros(getattr(self, f"size_{j}"), n * c).index_add(
+                0, getattr(self, f"out_{j}"), prod)                          # [R_j, N*C]
             levels.append(prev)
-        feats = torch.cat(levels, dim=1)                                     # [N, R, C]
+        feats = torch.cat(levels, dim=0)                                     # [R, N*C]
         out = []
         for L, paths in enumerate(self.paths):
             if not paths:
-                out.append(a.new_zeros(n, 2 * L + 1, c))
+                out.append(a.new_zeros(2 * L + 1, n, c))
                 continue
             w = (onehot @ self.weights[L].flatten(1)).unflatten(1, (len(paths), c))  # [N, K, C]
-            basis = feats.index_select(1, getattr(self, f"gather_{L}")).unflatten(
-                1, (len(paths), 2 * L + 1))                                  # [N, K, 2L+1, C]
-            out.append((basis * w[:, :, None, :]).sum(dim=1))                 # [N, 2L+1, C]
-        return torch.cat(out, dim=1)
+            basis = feats.index_select(0, getattr(self, f"gather_{L}")).view(
+                len(paths), 2 * L + 1, n, c)                                 # [K, 2L+1, N, C]
+            out.append((basis * w.transpose(0, 1)[:, None]).sum(dim=0))       # [2L+1, N, C]
+        return torch.cat(out, dim=0).transpose(0, 1)
