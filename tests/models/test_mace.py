@@ -216,3 +216,14 @@ def test_input_errors():
         MACE(correlation=0)
     with pytest.raises(ValueError, match="elements"):
         MACE(elements=[1, 1])
+
+
+def test_checkpoint_round_trip(tmp_path):
+    from symformer.checkpoint import load, save
+
+    torch.manual_seed(7)
+    pot = create("mace", **TINY, elements=[1, 6, 8])
+    save(pot, tmp_path / "mace.pt")
+    again = load(tmp_path / "mace.pt")
+    z, pos, batch = torch.tensor([1, 6, 8, 1]), torch.randn(4, 3), torch.zeros(4, dtype=torch.long)
+    torch.testing.assert_close(again(z, pos, batch)["forces"], pot(z, pos, batch)["forces"])
