@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..checkpoint import atomic_save, save
@@ -87,6 +86,8 @@ def resolve_mol_config(task: str, model_name: str, overrides: dict | None = None
                 else:
                     d = MOL_DEFAULTS[k]
                     cfg[k] = float(v) if isinstance(d, float) and isinstance(v, int) else v
+    if cfg["ema_decay"] is not None and not 0.0 <= cfg["ema_decay"] < 1.0:
+        raise ValueError(f"config key 'ema_decay' must lie in [0, 1), got {cfg['ema_decay']!r}")
     if cfg["task"] == "atoms" and not cfg["data"]:
         raise ValueError("data: the atoms task needs --data FILE")
     return cfg
@@ -172,7 +173,7 @@ def run_molecules(cfg: dict, out, *, resume: bool = False, command=None) -> dict
     data = load_task_data(cfg)
     model = create(cfg["model_name"], **cfg["model"]).to(dtype)
     model.set_energy_stats(data.atomic_energies, scale=data.scale, shift=data.shift)
-    ema = _EMA(model, cfg["ema_decay"])
+    ema = _EMA(model, cfg["ema_decay"] or 0.0)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"],
                             amsgrad=True)
     state = {"epoch": 0, "step": 0, "history": [], "best_val": math.inf, "best_state": None,
