@@ -5,11 +5,13 @@ edge_vec)`` ('component', unit direction), i.e. the NequIP/MACE edge message. In
 where the edge points along +y the harmonics are nonzero only at ``m = 0`` (value
 ``sqrt(2 l2 + 1)``), so path ``(l1, l2, l3)`` becomes the matrix
 ``A[m1, m3] = c_ins CG[m1, 0, m3] sqrt(2 l2 + 1)``, which couples only ``|m1| = |m3|``.
-Steps: rotate x into the edge frame with the m-major Wigner matrices of
-:func:`symformer.primitives.so2.rotate_to_edge`; per edge and channel, one sparse
+Steps: rotate x into the edge frame (the frame ``rotation_to_y`` of
+:mod:`symformer.primitives.so2`'s eSCN convolution, applied degree by degree with
+``wigner_D_blocks``: ``sum_l (2l+1)^2`` instead of ``(L+1)^4`` multiply-adds per channel); per
+edge and channel, one sparse
 ``(l1, m) -> (l3, m)`` map whose ``T`` nonzero entries (row pairs) each sum the few paths
 (different ``l2``) that couple them, ``sum_p A_p[m1, m3] w[p, c]``; gathered rows times entries,
-summed into the output rows; rotate back with :func:`~symformer.primitives.so2.rotate_from_edge`.
+summed into the output rows; rotate back with the transposed blocks.
 Cost per edge and channel O(L^3) for the map plus the two rotations.
 
 ``y`` is not an independent input here: only its degree-1 block (``sqrt(3) e/|e|``) is read
@@ -25,12 +27,11 @@ import torch
 from torch import Tensor
 
 from ..clebsch_gordan import clebsch_gordan
-from ..so2 import m_major_rows, rotate_from_edge, rotate_to_edge
-from ..wigner import edge_align_rotation
+from ..wigner import rotation_to_y, wigner_D_blocks
 from ._uniform import from_u, path_weights_uniform, to_u, uniform_shape_of
 from .spec import TensorProductSpec
 
-__all__ = ["so2_available", "so2_tensor_product", "so2_edge_message"]
+__all__ = ["so2_available", "so2_tensor_product", "so2_edge_message", "edge_wigner_blocks"]
 
 
 def so2_available(spec: TensorProductSpec) -> bool:
@@ -43,12 +44,10 @@ def so2_available(spec: TensorProductSpec) -> bool:
 @functools.lru_cache(maxsize=None)
 def _entries(paths: tuple[tuple[int, int, int], ...], L1: int, Lout: int, dtype: torch.dtype,
              device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
-    """The edge-frame map as ``T`` entries ``(row_in [T], row_out [T], G [T, P])`` (m-major
+    """The edge-frame map as ``T`` entries ``(row_in [T], row_out [T], G [T, P])`` (uniform
     rows): entry ``t`` is ``sum_p G[t, p] w[p]``, summing the few paths (different ``l2``) that
-    couple the same two rows. ``G`` is stored dense: one matrix product beats per-path gathers."""
-    mmax = min(L1, Lout)
-    pos_in = {r: k for k, r in enumerate(m_major_rows(L1, mmax))}
-    pos_out = {r: k for k, r in enumerate(m_major_rows(Lout, mmax))}
+    couple the same two rows. ``G`` is stored dense: one matrix product beat per-path gathers,
+    scatter-adds and a block-diagonal einsum in the benchmark."""
     entries: dict[tuple[int, int], list[tuple[int, float]]] = {}
     for p, (l1, l2, l3) in enumerate(paths):
         a = clebsch_gordan(l1, l2, l3, torch.float64)[:, l2, :] * math.sqrt(2 * l2 + 1)
@@ -56,7 +55,7 @@ def _entries(paths: tuple[tuple[int, int, int], ...], L1: int, Lout: int, dtype:
             for m3 in (m1, -m1) if m1 else (0,):
                 v = float(a[l1 + m1, l3 + m3])
                 if abs(v) > 1e-14:
-                    key = (pos_in[l1 * l1 + l1 + m1], pos_out[l3 * l3 + l3 + m3])
+                    key = (l1 * l1 + l1 + m1, l3 * l3 + l3 + m3)
                     entries.setdefault(key, []).append((p, v))
     keys = list(entries)
     g = torch.zeros(len(keys), len(paths), dtype=torch.float64)
@@ -68,12 +67,24 @@ def _entries(paths: tuple[tuple[int, int, int], ...], L1: int, Lout: int, dtype:
             g.to(dtype=dtype, device=device))
 
 
-# Run eagerly under torch.compile: tracing the cached Wigner frames costs tens of seconds.
-_edge_wigner = torch.compiler.disable(edge_align_rotation)
+@torch.compiler.disable  # run eagerly: tracing the cached Wigner frames costs tens of seconds
+def edge_wigner_blocks(edge_vec: Tensor, lmax: int) -> list[Tensor]:
+    """``[D^0, ..., D^lmax]`` (each (E, 2l+1, 2l+1)) of the rotations taking each edge to +y."""
+    return wigner_D_blocks(lmax, rotation_to_y(edge_vec))
+
+
+def _rotate(x: Tensor, blocks: list[Tensor], back: bool) -> Tensor:
+    """Degree by degree ``D x`` (or ``D^T x`` with ``back``): x (E, (L+1)^2, C)."""
+    parts = [x[:, :1]]                                   # D^0 = 1 (proper rotations)
+    for l in range(1, math.isqrt(x.shape[1])):
+        d = blocks[l].transpose(-1, -2) if back else blocks[l]
+        parts.append(torch.bmm(d, x[:, l * l:(l + 1) ** 2]))
+    return torch.cat(parts, 1)
 
 
 def so2_edge_message(x: Tensor, edge_vec: Tensor, paths: list[tuple[int, int, int]],
-                     path_weights: Tensor, lmax_out: int, wigner: Tensor | None = None) -> Tensor:
+                     path_weights: Tensor, lmax_out: int,
+                     wigner: list[Tensor] | None = None) -> Tensor:
     """Uniform-layout edge message ``sum_p w_p (x (x) Y(edge))_p`` by SO(2) reduction.
 
     Parameters
@@ -84,24 +95,23 @@ def so2_edge_message(x: Tensor, edge_vec: Tensor, paths: list[tuple[int, int, in
     path_weights : Tensor, shape (P, C) or (E, P, C)
         Coefficient of each path and channel (normalisation included).
     lmax_out : int
-    wigner : Tensor, shape (E, K, K), optional
-        ``edge_align_rotation(edge_vec, max(L1, lmax_out))``, to reuse across layers.
+    wigner : list of Tensor, optional
+        ``edge_wigner_blocks(edge_vec, max(L1, lmax_out))``, to reuse across layers.
 
     Returns
     -------
     Tensor, shape (E, (lmax_out+1)^2, C)
     """
     L1 = math.isqrt(x.shape[-2]) - 1
-    mmax = min(L1, lmax_out)
     if wigner is None:
-        wigner = _edge_wigner(edge_vec, max(L1, lmax_out))
+        wigner = edge_wigner_blocks(edge_vec, max(L1, lmax_out))
     rin, rout, g = _entries(tuple(map(tuple, paths)), L1, lmax_out, x.dtype, x.device)
-    xe = rotate_to_edge(x, wigner, mmax)                                  # [E, R_in, C]
+    xe = _rotate(x, wigner, back=False)                                   # [E, K_in, C]
     we = torch.matmul(g, path_weights)                                    # [(E,) T, C]
     prod = xe.index_select(-2, rin) * we                                  # [E, T, C]
-    n_out = len(m_major_rows(lmax_out, mmax))
-    ye = prod.new_zeros(*prod.shape[:-2], n_out, prod.shape[-1]).index_add(-2, rout, prod)
-    return rotate_from_edge(ye, wigner, lmax_out, mmax)                   # [E, K_out, C]
+    ye = prod.new_zeros(prod.shape[0], (lmax_out + 1) ** 2, prod.shape[-1]).index_add(-2, rout,
+                                                                                      prod)
+    return _rotate(ye, wigner, back=True)                                 # [E, K_out, C]
 
 
 def so2_tensor_product(x: Tensor, y: Tensor | None, spec: TensorProductSpec,
