@@ -22,6 +22,8 @@ specs, otherwise ``cg``. ``cp`` is never chosen automatically.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -38,13 +40,18 @@ __all__ = ["BACKENDS", "available_backends", "choose_backend", "tensor_product"]
 BACKENDS = ("cg", "so2", "grid", "gaunt", "cp")
 
 
+@functools.lru_cache(maxsize=None)
+def _available(spec: TensorProductSpec) -> tuple[str, ...]:
+    checks = {"cg": True, "so2": so2_available(spec), "grid": grid_available(spec),
+              "gaunt": gaunt_available(spec), "cp": cp_available(spec)}
+    return tuple(b for b in BACKENDS if checks[b])
+
+
 def available_backends(spec: TensorProductSpec) -> list[str]:
     """Backends that can run ``spec`` (``cg`` always; see the module table)."""
     if not isinstance(spec, TensorProductSpec):
         raise TypeError(f"spec must be a TensorProductSpec, got {type(spec).__name__}")
-    checks = {"cg": True, "so2": so2_available(spec), "grid": grid_available(spec),
-              "gaunt": gaunt_available(spec), "cp": cp_available(spec)}
-    return [b for b in BACKENDS if checks[b]]
+    return list(_available(spec))
 
 
 def choose_backend(spec: TensorProductSpec, has_edge_vec: bool = False) -> str:

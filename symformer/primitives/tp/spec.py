@@ -88,6 +88,9 @@ class TensorProductSpec:
             slices.append(slice(start, start + n) if s else None)
             start += n
         self._slices = tuple(slices)
+        self._key = (str(self.irreps_in1), str(self.irreps_in2), str(self.irreps_out),
+                     self.instructions, self.mode, self.weight_mode, self.normalization)
+        self._hash = hash(self._key)
 
     def _check(self, t: Instruction) -> None:
         n1, n2, no = len(self.irreps_in1), len(self.irreps_in2), len(self.irreps_out)
@@ -130,14 +133,15 @@ class TensorProductSpec:
         return list(self._slices)
 
     def key(self) -> tuple:
-        return (str(self.irreps_in1), str(self.irreps_in2), str(self.irreps_out),
-                self.instructions, self.mode, self.weight_mode, self.normalization)
+        """Everything that defines the spec (equality and hashing use it)."""
+        return self._key
 
     def __hash__(self) -> int:
-        return hash(self.key())
+        return self._hash
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, TensorProductSpec) and self.key() == other.key()
+        return isinstance(other, TensorProductSpec) and (
+            self is other or (self._hash == other._hash and self._key == other._key))
 
     def __repr__(self) -> str:
         return (f"TensorProductSpec({self.irreps_in1} x {self.irreps_in2} -> {self.irreps_out}, "
