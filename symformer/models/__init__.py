@@ -12,6 +12,6 @@ from . import (  # noqa: E402,F401
 from . import potential  # noqa: E402,F401
 from . import mace, nequip  # noqa: E402,F401
 from . import cnn, etn, octic_vit, p4m_cnn, polyphase_vit, vit  # noqa: E402,F401
-from . import cgenn, gatr, glgenn  # noqa: E402,F401
+from . import cgenn, ga_attention, gatr, glgenn  # noqa: E402,F401
 
 __all__ = ["ModelSpec", "available", "config_of", "create", "register", "spec"]

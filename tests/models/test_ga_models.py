@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import symformer.models.cgenn  # noqa: F401  (registers)
+import symformer.models.ga_attention  # noqa: F401
 import symformer.models.gatr  # noqa: F401
 import symformer.models.glgenn  # noqa: F401
 from symformer.groups import E3, Symmetric
@@ -19,7 +20,8 @@ def _count(model):
 @pytest.mark.parametrize("name,config", [
     ("gatr", {"hidden_mv": 4, "hidden_s": 8, "blocks": 2, "heads": 2}),
     ("cgenn", {"channels": 6, "n_layers": 2}),
-    ("glgenn", {"channels": 6, "n_layers": 2})])
+    ("glgenn", {"channels": 6, "n_layers": 2}),
+    ("ga_attention", {"hidden": 8, "n_layers": 2, "heads": 2})])
 def test_small_models_are_e3_equivariant_with_reflections(name, config, dtype):
     model = create(name, **config).to(dtype)
     s = spec(name)
@@ -47,3 +49,18 @@ def test_config_errors():
         create("gatr", blocks=-1)
     with pytest.raises(ValueError, match="hidden_mv"):
         create("gatr", hidden_mv=5)
+
+
+def test_ga_attention_terms_transform_correctly():
+    from symformer.models.ga_attention import ga_pair_terms
+    from scipy.spatial.transform import Rotation
+
+    r, vi, vj = torch.randn(3, 7, 3, dtype=torch.float64)
+    R = -torch.tensor(Rotation.random(random_state=0).as_matrix())  # improper
+    inv, vecs = ga_pair_terms(r, vi, vj)
+    inv_g, vecs_g = ga_pair_terms(r @ R.T, vi @ R.T, vj @ R.T)
+    torch.testing.assert_close(inv_g, inv)
+    torch.testing.assert_close(vecs_g, vecs @ R.T)
+    # (r ^ v) r = (r . v) r - |r|^2 v: minus |r|^2 times the rejection of v from r
+    expect = (r * vj).sum(-1, keepdim=True) * r - (r * r).sum(-1, keepdim=True) * vj
+    torch.testing.assert_close(vecs[:, 2], expect)
