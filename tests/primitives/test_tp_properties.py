@@ -15,9 +15,8 @@ def _uni(L, c):
     return "+".join(f"{c}x{l}{'e' if l % 2 == 0 else 'o'}" for l in range(L + 1))
 
 
-def _case(backend, generator, dtype):
+def _case(backend, generator, dtype, L=2):
     """(fn, inputs, in_types, out_type) with inputs in ``dtype``."""
-    L = 2
     if backend == "so2":
         spec = TensorProductSpec.channelwise(_uni(L, 2), _uni(L, 1), _uni(L, 2))
         w = torch.randn(5, spec.weight_numel, generator=generator, dtype=dtype)
@@ -32,6 +31,9 @@ def _case(backend, generator, dtype):
     elif backend == "cp":
         spec = TensorProductSpec.channelwise(_uni(L, 2), _uni(L, 2), _uni(L, 2), mode="uuu")
         w = torch.randn(5, spec.weight_numel, generator=generator, dtype=dtype)
+    elif L == 1:
+        spec = TensorProductSpec.fully_connected("2x0e+1x1o", "1x0e+1x1o", "1x0e+2x1o+1x1e")
+        w = torch.randn(spec.weight_numel, generator=generator, dtype=dtype)
     else:
         spec = TensorProductSpec.fully_connected("2x0e+1x1o+1x2e", "1x0e+1x1o+1x1e",
                                                  "1x0e+2x1o+1x1e+1x2e+1x0o")
@@ -101,8 +103,8 @@ def test_so2_forces_equal_cg_forces(generator):
 
 
 def test_compile_smoke(generator):
-    # One compiled function running every backend (one small case each).
-    cases = [_case(b, generator, torch.float32) for b in BACKENDS]
+    # One compiled function running every backend (one small case each, L = 1: tracing time).
+    cases = [_case(b, generator, torch.float32, L=1) for b in BACKENDS]
 
     def run_all(*inputs):
         return [fn(*inp) for (fn, _, _, _), inp in zip(cases, inputs)]
