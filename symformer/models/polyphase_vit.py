@@ -2,11 +2,13 @@
 
 After "Reviving Shift Equivariance in Vision Transformers" (Ding et al. 2025): adaptive
 polyphase anchoring of the input (:class:`~symformer.layers.image.polyphase.PolyphaseAnchor`),
-patch embedding, transformer blocks whose only positional information is a circular relative
-bias, mean pooling::
+patch embedding, a depth-wise convolution with circular padding on the token grid as positional
+encoding (as in the paper), transformer blocks with a circular relative attention bias, mean
+pooling; nothing depends on absolute positions::
 
     x   = anchor(image)                           (B, C, S, S), shift fixed modulo patch
-    t   = W_patch * patches(x)                    (B, N, dim)
+    t   = W_patch * patches(x)                    (B, dim, g, g)
+    t  <- t + DWConv3x3_circular(t)               (B, N, dim) after flattening
     t  <- t + MHA(LN(t), bias=B[(i - j) mod g]);  t <- t + MLP(LN(t))
     out = W_head LN(mean_n t)                     (B, num_classes), shift-invariant
 """
@@ -44,6 +46,7 @@ class PolyphaseViT(nn.Module):
         g = image_size // patch
         self.anchor = PolyphaseAnchor(patch)
         self.embed = nn.Conv2d(in_channels, dim, patch, stride=patch)
+        self.pos_conv = nn.Conv2d(dim, dim, 3, padding=1, padding_mode="circular", groups=dim)
         self.bias = nn.ModuleList(CircularRelativeBias(g, g, heads) for _ in range(depth))
         self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
@@ -60,7 +63,8 @@ class PolyphaseViT(nn.Module):
         Tensor, shape (B, num_classes): logits, invariant under cyclic shifts
         """
         check_image(image, channels=self.in_channels, size=self.image_size)
-        t = self.embed(self.anchor(image)).flatten(2).transpose(1, 2)   # (B, N, dim)
+        t = self.embed(self.anchor(image))                               # (B, dim, g, g)
+        t = (t + self.pos_conv(t)).flatten(2).transpose(1, 2)            # (B, N, dim)
         for blk, bias in zip(self.blocks, self.bias):
             t = blk(t, bias().to(t.dtype))
         return self.head(self.norm(t.mean(dim=1)))
