@@ -168,6 +168,99 @@ def measure(name, runs, inputs, macs, n, repeats, memory, dtype) -> list[dict]:
     return rows
 
 
+def accuracy() -> dict:
+    """CP error and equivariance error by rank; expressivity of every backend (float64)."""
+    from symformer.groups import O3
+    from symformer.primitives.tp import cp_residuals, expressivity
+    from symformer.testing import equivariance_error
+    g = torch.Generator().manual_seed(0)
+    cp_rows = []
+    for L in (2, 3):
+        spec = TensorProductSpec.channelwise(uni(L, 4), uni(L, 4), uni(L, 4), mode="uuu")
+        x = torch.randn(200, spec.irreps_in1.dim, generator=g, dtype=torch.float64)
+        y = torch.randn(200, spec.irreps_in2.dim, generator=g, dtype=torch.float64)
+        w = torch.ones(spec.weight_numel, dtype=torch.float64)
+        ref = tensor_product(x, y, spec, w, "cg")
+        for rank in (2, 4, 8, 16, None):
+            out = tensor_product(x, y, spec, w, "cp", rank=rank)
+            res = cp_residuals(spec.paths(), rank)
+            eq = equivariance_error(lambda a, b: tensor_product(a, b, spec, w, "cp", rank=rank),
+                                    O3(), (x[:20], y[:20]), (str(spec.irreps_in1),
+                                                             str(spec.irreps_in2)),
+                                    str(spec.irreps_out), n_samples=3, generator=g)
+            cp_rows.append({"L": L, "rank": rank or "exact", "max_path_residual": max(res),
+                            "sqrt_sum_residual2": math.sqrt(sum(r * r for r in res)),
+                            "relative_error": float((out - ref).norm() / ref.norm()),
+                            "equivariance_error": max(eq.values())})
+            print(json.dumps(cp_rows[-1]), flush=True)
+    L = 2
+    full = TensorProductSpec.channelwise(uni(L, 1), uni(L, 1), uni(L, 1) + "+1x1e", mode="uuu")
+    natural = TensorProductSpec.channelwise(uni(L, 1), uni(L, 1), uni(L, 1), mode="uuu")
+    edge = TensorProductSpec.channelwise(uni(L, 1), uni(L, 1), uni(L, 1))
+    gs = gaunt_spec(L, L, L, 1)
+    expr = {}
+    for label, sp, be, rank in (("cg full (with 1e)", full, "cg", None),
+                                ("cg natural parity", natural, "cg", None),
+                                ("grid (Gaunt)", gs, "grid", None), ("gaunt", gs, "gaunt", None),
+                                ("so2 (edge harmonics)", edge, "so2", None),
+                                ("cp rank 2", natural, "cp", 2), ("cp rank 4", natural, "cp", 4)):
+        e = expressivity(sp, be, rank=rank, generator=torch.Generator().manual_seed(0))
+        expr[label] = {"reachable_paths": len(e["reachable_paths"]),
+                       "bilinear_rank": e["bilinear_rank"], "x_rank": e["x_rank"]}
+    return {"cp": cp_rows, "expressivity_L2_C1": expr}
+
+
+REFERENCE = {  # e3nn 0.6.0, 10,000 edges, 32 channels, fwd+bwd median, 2-core CPU (the issue)
+    "uvu": {1: 0.060, 2: 0.580, 3: 2.2, 4: 7.2}, "fctp": {1: 0.033, 2: 0.194, 3: 0.790, 4: 2.6}}
+
+
+def markdown(out: dict) -> str:
+    """Tables of the JSON results: ratios first (what is robust on a shared machine)."""
+    lines = ["# Tensor products: symformer backends vs e3nn", "",
+             f"Command: `{out['command']}` (seed {out['seed']}, {out['threads']} thread, torch "
+             f"{out['torch']}, e3nn {out['e3nn']}); {out['date']}; wall time "
+             f"{out['wall_s']:.0f} s. fp32 matmul peak measured in the run: "
+             f"{out['matmul_peak_gflops']:.1f} GFLOP/s (the machine was shared with other jobs: "
+             "absolute times are inflated and noisy, ratios are interleaved medians and robust).",
+             "", "Speedup = e3nn time / backend time on identical inputs (> 1: faster than e3nn). "
+             "GFLOP/s counts the backend's useful multiply-adds (x2) in the forward pass.", ""]
+    cases: dict[str, list] = {}
+    for r in out["rows"]:
+        cases.setdefault(r["case"] + " " + r["dtype"], []).append(r)
+    lines += ["| case | backend | fwd ms | fwd+bwd ms | speedup fwd | speedup fwd+bwd | "
+              "fwd GFLOP/s (% peak) | fwd+bwd peak MiB |", "|---|---|---|---|---|---|---|---|"]
+    for name, rows in cases.items():
+        for r in rows:
+            mem = f"{r['fwdbwd_peak_mib']:.0f}" if "fwdbwd_peak_mib" in r else ""
+            lines.append(f"| {name} | {r['backend']} | {1e3 * r['fwd_s']:.1f} | "
+                         f"{1e3 * r['fwdbwd_s']:.1f} | {r['speedup_fwd_vs_e3nn']:.2f} | "
+                         f"{r['speedup_fwdbwd_vs_e3nn']:.2f} | {r['fwd_gflops']:.2f} "
+                         f"({100 * r['fwd_fraction_of_matmul_peak']:.1f}%) | {mem} |")
+    acc = out.get("accuracy")
+    if acc:
+        lines += ["", "## CP (approximate backend): error and equivariance error by rank", "",
+                  "uuu channel-wise product, 4 channels, unit weights, float64, 200 samples. "
+                  "Bound: with E = sum of squared per-path CP residuals, the product error is at "
+                  "most sqrt(E)|x||y| times the largest path coefficient and the equivariance "
+                  "error at most twice that.", "",
+                  "| L | rank | max path residual | sqrt(E) | relative error vs cg | "
+                  "equivariance error |", "|---|---|---|---|---|---|"]
+        for r in acc["cp"]:
+            lines.append(f"| {r['L']} | {r['rank']} | {r['max_path_residual']:.2e} | "
+                         f"{r['sqrt_sum_residual2']:.2e} | {r['relative_error']:.2e} | "
+                         f"{r['equivariance_error']:.2e} |")
+        lines += ["", "## Expressivity (\"The Price of Freedom\"), L = 2, one channel", "",
+                  "| product | reachable (ir1, ir2, ir_out) blocks | bilinear rank | "
+                  "rank of x -> T(x, y) |", "|---|---|---|---|"]
+        for k, v in acc["expressivity_L2_C1"].items():
+            lines.append(f"| {k} | {v['reachable_paths']} | {v['bilinear_rank']} | "
+                         f"{v['x_rank']} |")
+    lines += ["", "Published reference for e3nn 0.6.0 on a 2-core CPU (the issue; 2 threads, "
+              "10,000 edges, 32 channels, fwd+bwd): uvu message "
+              + ", ".join(f"L={k} {v} s" for k, v in REFERENCE["uvu"].items()) + "."]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes, 2 repeats: a smoke run")
@@ -183,7 +276,17 @@ def main() -> None:
     ap.add_argument("--micro-repeats", type=int, default=3)
     ap.add_argument("--micro-channels", type=int, default=16)
     ap.add_argument("--out", default="benchmarks/results/tensor_product.json")
+    ap.add_argument("--from-json", help="only rewrite the markdown of an existing JSON result")
+    ap.add_argument("--accuracy", action="store_true",
+                    help="with --from-json: add the CP-accuracy and expressivity tables")
     a = ap.parse_args()
+    if a.from_json:
+        res = json.loads(Path(a.from_json).read_text())
+        if a.accuracy:
+            res["accuracy"] = accuracy()
+            Path(a.from_json).write_text(json.dumps(res, indent=1))
+        Path(a.from_json).with_suffix(".md").write_text(markdown(res))
+        return
     if a.quick:
         a.repeats, a.micro_repeats, a.edges, a.edges_small, a.micro_n = 2, 2, 200, 50, 16
         a.edge_lmax, a.edge_lmax_small, a.micro_lmax = [1, 2], [3], [1, 2]
@@ -208,13 +311,16 @@ def main() -> None:
     for r in rows:
         r["fwd_fraction_of_matmul_peak"] = r["fwd_gflops"] / peak
     import e3nn
+    acc = accuracy()
     out = {"command": "OMP_NUM_THREADS=1 nice -n 5 python " + " ".join(sys.argv),
            "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "seed": 0,
            "wall_s": time.time() - t0, "threads": 1, "matmul_peak_gflops": peak,
            "torch": torch.__version__, "e3nn": e3nn.__version__,
-           "machine": platform.processor() or platform.machine(), "rows": rows}
+           "machine": platform.processor() or platform.machine(), "rows": rows,
+           "accuracy": acc}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(out, indent=1))
+    Path(a.out).with_suffix(".md").write_text(markdown(out))
     print(f"wrote {a.out} in {out['wall_s']:.0f} s")
 
 
