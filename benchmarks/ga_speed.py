@@ -125,7 +125,8 @@ def main() -> None:
         scale_worker(args.worker[0], int(args.worker[1]))
         return
     t0 = time.time()
-    result = {"command": "OMP_NUM_THREADS=1 python benchmarks/ga_speed.py " + " ".join(sys.argv[1:]),
+    command = "OMP_NUM_THREADS=1 python benchmarks/ga_speed.py " + " ".join(sys.argv[1:])
+    result = {"command": command.strip(),
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores "
                          f"(shared; load {os.getloadavg()[0]:.1f})",

@@ -45,7 +45,8 @@ def _outermorphism(A):
 
 
 def _layers(alg, subspaces):
-    return [CliffordLinear(alg, 3, 4, subspaces=subspaces), CliffordSiLU(alg, 3, subspaces=subspaces),
+    return [CliffordLinear(alg, 3, 4, subspaces=subspaces),
+            CliffordSiLU(alg, 3, subspaces=subspaces),
             CliffordLayerNorm(alg, 3, subspaces=subspaces),
             CliffordGeometricProduct(alg, 3, subspaces=subspaces,
                                      shared_weights=subspaces == "quaternion"),
