@@ -41,7 +41,8 @@ from symformer.primitives.tp import TensorProductSpec, gaunt_spec, tensor_produc
 
 
 def uni(L: int, c: int, lo: int = 0, parity=None) -> str:
-    return "+".join(f"{c}x{l}{'e' if (parity or (-1) ** l) == 1 else 'o'}" for l in range(lo, L + 1))
+    return "+".join(f"{c}x{l}{'e' if (parity or (-1) ** l) == 1 else 'o'}"
+                    for l in range(lo, L + 1))
 
 
 def cg_macs(spec: TensorProductSpec) -> int:

@@ -1,10 +1,10 @@
 """Dense Clebsch-Gordan backend: the reference, exact for every spec.
 
 Channel-wise products with a single-copy ``y`` (edge messages) run the fused kernel of
-:mod:`._fused`. Otherwise instructions are grouped by their input pair ``(i_in1, i_in2)``; per group the CG tensors of
-all its instructions (each times its normalisation constant ``c_ins``) are concatenated into
-one table ``[d1 d2, sum d3]``, so that a group costs one outer product and one matrix multiply
-(``uuu`` and ``uvu`` with ``mul2 = 1``), whatever its number of output degrees. Other channel
+:mod:`._fused`. Otherwise instructions are grouped by their input pair ``(i_in1, i_in2)``;
+per group the CG tensors of all its instructions (each times its normalisation constant
+``c_ins``) are concatenated into one table ``[d1 d2, sum d3]``, so that a group costs one outer
+product and one matrix multiply (``uuu``), whatever its number of output degrees. Other channel
 patterns contract the weights first (``uvu``) or use one einsum per instruction (``uvw``).
 """
 

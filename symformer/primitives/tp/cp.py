@@ -4,10 +4,11 @@ What it computes: an *approximation* of the CG product. Each path's CG tensor
 ``CG[i, j, k]`` (shape ``d1 x d2 x d3``) is replaced by a rank-``R`` CP decomposition
 ``sum_r a_r[i] b_r[j] c_r[k]`` (alternating least squares in float64, cached). ``rank=None``
 (default) uses the exact rank bound ``min(d1 d2, d1 d3, d2 d3)`` with the trivial slice
-decomposition (exact, still three dense steps); a smaller ``rank`` trades accuracy for speed. The product becomes three dense steps for all
-paths at once: ``u = A^T x``, ``v = B^T y``, ``out = C^T (u * v * w)`` with the spec's per-path,
-per-channel weights ``w`` applied to the rank factors of their path (the factor matrices are
-shared by all channels and samples).
+decomposition (exact, still three dense steps); a smaller ``rank`` trades accuracy for
+speed. The product becomes three dense steps for all paths at once: ``u = A^T x``,
+``v = B^T y``, ``out = C^T (u * v * w)`` with the spec's per-path, per-channel weights ``w``
+applied to the rank factors of their path (the factor matrices are shared by all channels and
+samples).
 
 Error: with ``E = sum_p ||CG_p - CP_p||_F^2`` the product error is at most
 ``sqrt(E) * |x| |y|`` times the largest path coefficient, and since the exact product is
@@ -19,7 +20,6 @@ residual; the measured errors are in ``benchmarks/results/tensor_product.md``.
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 import torch

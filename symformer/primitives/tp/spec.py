@@ -102,7 +102,8 @@ class TensorProductSpec:
         if not abs(a.l - b.l) <= c.l <= a.l + b.l or a.p * b.p != c.p:
             raise ValueError(f"instruction {t}: {a} x {b} cannot give {c}")
         if self.mode == "uvu" and m1 != mo:
-            raise ValueError(f"instruction {t}: mode 'uvu' needs mul_in1 == mul_out, got {m1}, {mo}")
+            raise ValueError(f"instruction {t}: mode 'uvu' needs mul_in1 == mul_out, got "
+                             f"{m1}, {mo}")
         if self.mode == "uuu" and not m1 == m2 == mo:
             raise ValueError(f"instruction {t}: mode 'uuu' needs equal multiplicities, got "
                              f"{m1}, {m2}, {mo}")
