@@ -237,6 +237,35 @@ def markdown(out: dict) -> str:
                          f"{1e3 * r['fwdbwd_s']:.1f} | {r['speedup_fwd_vs_e3nn']:.2f} | "
                          f"{r['speedup_fwdbwd_vs_e3nn']:.2f} | {r['fwd_gflops']:.2f} "
                          f"({100 * r['fwd_fraction_of_matmul_peak']:.1f}%) | {mem} |")
+    lines += ["", "## Targets of the issue (fp32 ratios from the table above)", ""]
+    get = {(r["case"].split(" C=")[0], r["dtype"], r["backend"]): r for r in out["rows"]}
+    for (case, dt, be), r in get.items():
+        if case.startswith("edge") and dt == "float32" and be == "cg":
+            ok = min(r["speedup_fwd_vs_e3nn"], r["speedup_fwdbwd_vs_e3nn"]) >= 1
+            lines.append(f"- dense CG no slower than e3nn, {case}: fwd x"
+                         f"{r['speedup_fwd_vs_e3nn']:.2f}, fwd+bwd x"
+                         f"{r['speedup_fwdbwd_vs_e3nn']:.2f}: {'met' if ok else 'NOT met'}")
+    micro = [r for (case, dt, be), r in get.items() if be == "cg" and not case.startswith("edge")]
+    slow = [r["case"].split(" C=")[0] for r in micro
+            if min(r["speedup_fwd_vs_e3nn"], r["speedup_fwdbwd_vs_e3nn"]) < 1]
+    lines.append(f"- dense CG no slower than e3nn, microbenchmarks: slower (fwd or fwd+bwd) in "
+                 f"{len(slow)} of {len(micro)} cases: {', '.join(slow) or 'none'} (millisecond "
+                 "timings at small L are noisy on the shared machine)")
+    for L, need in ((4, 3), (6, 10)):
+        r = get.get((f"edge uvu L={L}", "float32", "so2"))
+        if r:
+            ok = min(r["speedup_fwd_vs_e3nn"], r["speedup_fwdbwd_vs_e3nn"]) >= need
+            lines.append(f"- SO(2) >= {need}x e3nn at L={L}: fwd x{r['speedup_fwd_vs_e3nn']:.2f}, "
+                         f"fwd+bwd x{r['speedup_fwdbwd_vs_e3nn']:.2f}: "
+                         f"{'met' if ok else 'NOT met'}; "
+                         f"{100 * r['fwd_fraction_of_matmul_peak']:.1f}% of matmul peak "
+                         "(aim > 30%: NOT met)")
+    for (case, dt, be), r in get.items():
+        if case.startswith("MIMO") and be == "grid" and int(case.split("L=")[1]) >= 4:
+            ok = min(r["speedup_fwd_vs_e3nn"], r["speedup_fwdbwd_vs_e3nn"]) > 1
+            lines.append(f"- grid faster than e3nn's CG, {case}: fwd x"
+                         f"{r['speedup_fwd_vs_e3nn']:.2f}, fwd+bwd x"
+                         f"{r['speedup_fwdbwd_vs_e3nn']:.2f}: {'met' if ok else 'NOT met'}")
     acc = out.get("accuracy")
     if acc:
         lines += ["", "## CP (approximate backend): error and equivariance error by rank", "",
