@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -79,7 +80,7 @@ def _markdown(rows: dict) -> str:
             f"| {name} | {r['test_mse']:.5f} | {pub if pub is not None else '-'} | {ratio} "
             f"| {r['best_epoch']} / {r['epochs_run']} | {eq:.1e} | {r['parameters']:,} "
             f"| {r['seconds_per_epoch']:.2f} | {r['train_seconds'] / 60:.0f} min | {r['seed']} "
-            f"| `{' '.join(r['command'])}` |")
+            f"| `{shlex.join(r['command'])}` |")
     notes = [f"- **{name}**: {r['note']}" for name, r in sorted(rows.items()) if r.get("note")]
     if notes:
         lines += ["", "Notes:", "", *notes]

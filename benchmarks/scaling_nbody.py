@@ -89,8 +89,15 @@ def run(args) -> dict:
     results = {}
     for ours in args.models:
         pair = build_pair(ours)
-        rows = []
+        rows, skipped = [], []
         for n in sorted(args.nodes):
+            if rows:  # at least linear growth: skip sizes whose predicted step is over budget
+                prev = rows[-1]
+                slowest = max(prev[name]["median_s"] for name in pair)
+                if slowest * n / prev["nodes"] > args.budget_s:
+                    skipped.append({"nodes": n, "reason": f"predicted step over {args.budget_s:.0f} s "
+                                    f"(slowest side {slowest:.1f} s at N={prev['nodes']})"})
+                    continue
             set_neighbors(pair, min(args.neighbors, n - 1))  # small systems: complete graphs
             data = sb.random_system(n, ref)
             steps = {name: sb.make_step(m, kind, data) for name, (m, kind) in pair.items()}
@@ -107,7 +114,7 @@ def run(args) -> dict:
                          for r in rows} for name in names}
         met = all(growth[names[0]][n] <= growth[names[1]][n] for n in growth[names[0]])
         results[ours] = {"peer": names[1], "rows": rows, "growth": growth,
-                         "target_met": met}
+                         "target_met": met, "skipped": skipped}
     return results
 
 
@@ -131,6 +138,8 @@ def markdown(res: dict) -> str:
                           f"{row[name]['peak_bytes'] / 2**20:.0f} MiB",
                           f"{r['growth'][name][n]:.1f}x"]
             lines.append(f"| {n} | " + " | ".join(cells) + " |")
+        for sk in r.get("skipped", []):
+            lines.append(f"| {sk['nodes']} | skipped: {sk['reason']} | | | | | |")
         lines.append("")
     return "\n".join(lines)
 
@@ -143,6 +152,8 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--slow-s", type=float, default=5.0,
                     help="one repeat when a step takes longer than this")
+    ap.add_argument("--budget-s", type=float, default=60.0,
+                    help="skip a size when a step of either side is predicted to take longer")
     ap.add_argument("--out", default=str(HERE / "results" / "scaling_nbody.json"))
     args = ap.parse_args(argv)
     import platform

@@ -122,7 +122,7 @@ class Symformer3D(nn.Module):
         Range of the distance features (graphs are complete) (6.0).
     short_range : sequence of float
         Widths ``w`` of Coulomb-like short-range features ``c_i c_j w^2 / (r^2 + w^2)`` of the
-        current distances (() for none). Close encounters carry most of the error and the
+        current distances ((0.1, 0.3, 1.0); () for none). Close encounters carry most of the error and the
         Gaussians, spaced ``cutoff / num_rbf`` apart, barely resolve them.
     ffn_channels : int or None
         Feed-forward width (default 2 * channels).
@@ -141,7 +141,7 @@ class Symformer3D(nn.Module):
                  n_layers: int = 3, heads: int = 4, head_channels: int = 4, num_rbf: int = 16,
                  cutoff: float = 6.0, ffn_channels: int | None = None, refine: bool = True,
                  galilean: bool = True, momentum: bool = True, charge_flip: bool = True,
-                 neighbors: int | None = None, short_range=()):
+                 neighbors: int | None = None, short_range=(0.1, 0.3, 1.0)):
         super().__init__()
         _nbody_io.check_neighbors(neighbors)
         self.neighbors = neighbors
