@@ -4,8 +4,9 @@ Each run folder is one ``symformer train rmd17 --model {mace,nequip} --out DIR``
 validation configurations of split 01, tested on the 1000 test configurations; see
 ``symformer/train/configs/rmd17/{mace,nequip}.yaml``). The test-set MAE of the best-validation
 EMA weights is set beside the published numbers, with epochs, wall time and the commands; the
-exported ``model.pt`` is copied to ``benchmarks/checkpoints/rmd17_mace_nequip/<molecule>_<model>.pt``
-(loadable with ``symformer.load``).
+exported ``model.pt`` is copied to
+``benchmarks/checkpoints/rmd17_mace_nequip/<molecule>_<model>.pt`` (loadable with
+``symformer.load``).
 
 Run: ``python benchmarks/rmd17_mace_nequip.py RUN_DIR [RUN_DIR ...] [--note RUN_DIR=TEXT]``.
 """

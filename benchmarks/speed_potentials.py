@@ -128,7 +128,8 @@ def compare_convolution(inputs, repeats: int, channels: int = 32, lmax_in: int =
         start = 0
         for (_, _, l3) in conv.paths:
             d = channels * (2 * l3 + 1)
-            rows[l3] = rows[l3] + out[:, start:start + d].unflatten(1, (channels, -1)).transpose(1, 2)
+            block = out[:, start:start + d].unflatten(1, (channels, -1)).transpose(1, 2)
+            rows[l3] = rows[l3] + block
             start += d
         return scatter_sum(torch.cat(rows, dim=1), edge_index[1], n)
 

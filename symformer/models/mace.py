@@ -167,8 +167,10 @@ class EdgeConvolution(nn.Module):
 
     Paths ``p = (l1, l2, l3)`` couple degree ``l1`` of ``x`` with degree ``l2`` of the edge
     harmonics into ``l3`` (natural parity only), channel by channel, each scaled per channel by
-    the radial MLP. The harmonics are contracted with the CG tables first (no channels), then
-    the features: no per-edge matrix products.
+    the radial MLP. With ``q = (p, i)`` running over the paths and the components of their input
+    degree, every edge computes ``msg[k, c] = sum_q T[k, q] (w[p, c] x_j[i, c])``, where
+    ``T = Y(r_ij) . CG`` carries no channels: one table product and one batched matrix product
+    for all paths.
     """
 
     def __init__(self, *, lmax_in: int, lmax_sh: int, lmax_out: int, channels: int,
@@ -178,36 +180,29 @@ class EdgeConvolution(nn.Module):
         self.paths = sh_path_list(lmax_in, lmax_sh, lmax_out, parity=True)
         self.radial = RadialEmbedding(cutoff=cutoff, num_basis=num_bessel, hidden=radial_hidden,
                                       out_features=len(self.paths) * channels)
-        groups: dict[tuple[int, int], list[int]] = {}
-        for p, (l1, l2, _) in enumerate(self.paths):
-            groups.setdefault((l1, l2), []).append(p)
-        self.groups = []
-        for g, ((l1, l2), ps) in enumerate(sorted(groups.items())):
-            l3s = [self.paths[p][2] for p in ps]
-            t = torch.cat([clebsch_gordan(l1, l2, l3, torch.float64) * math.sqrt(2 * l3 + 1)
-                           for l3 in l3s], dim=-1)                         # [d1, d2, S]
-            self.register_buffer(f"table_{g}", t.permute(1, 0, 2).flatten(1).contiguous(),
-                                 persistent=False)                          # [d2, d1 S]
-            path_of_row = torch.tensor([p for p, l3 in zip(ps, l3s) for _ in range(2 * l3 + 1)])
-            out_row = torch.tensor([l3 * l3 + m for l3 in l3s for m in range(2 * l3 + 1)])
-            self.register_buffer(f"path_of_row_{g}", path_of_row, persistent=False)
-            self.register_buffer(f"out_row_{g}", out_row, persistent=False)
-            self.groups.append((l1, l2))
+        rows_sh, rows_out = (lmax_sh + 1) ** 2, (lmax_out + 1) ** 2
+        q_path, q_row = [], []
+        table = []                                          # per q: [rows_sh, rows_out]
+        for p, (l1, l2, l3) in enumerate(self.paths):
+            cg = clebsch_gordan(l1, l2, l3, torch.float64) * math.sqrt(2 * l3 + 1)
+            for i in range(2 * l1 + 1):
+                t = torch.zeros(rows_sh, rows_out, dtype=torch.float64)
+                t[l2 * l2:(l2 + 1) ** 2, l3 * l3:(l3 + 1) ** 2] = cg[i]
+                table.append(t)
+                q_path.append(p)
+                q_row.append(l1 * l1 + i)
+        self.register_buffer("table", torch.stack(table, -1).flatten(1), persistent=False)
+        self.register_buffer("q_path", torch.tensor(q_path), persistent=False)
+        self.register_buffer("q_row", torch.tensor(q_row), persistent=False)
 
     def forward(self, x: Tensor, edge_index: Tensor, sh: Tensor, r: Tensor) -> Tensor:
-        """x : (N, (lmax_in+1)^2, C), sh : (E, (lmax_sh+1)^2), r : (E,) -> (N, (lmax_out+1)^2, C)."""
+        """x : (N, (lmax_in+1)^2, C), sh : (E, (lmax_sh+1)^2), r : (E,)
+        -> (N, (lmax_out+1)^2, C)."""
         src, dst = edge_index
         w = self.radial(r).unflatten(-1, (len(self.paths), -1))          # [E, P, C]
-        xs = x[src]                                                       # [E, rows_in, C]
-        msg = x.new_zeros(xs.shape[0], (self.lmax_out + 1) ** 2, x.shape[-1])
-        for g, (l1, l2) in enumerate(self.groups):
-            table = getattr(self, f"table_{g}").to(x.dtype)
-            t = (sh[:, l2 * l2:(l2 + 1) ** 2] @ table).unflatten(-1, (2 * l1 + 1, -1))  # [E, d1, S]
-            z = sum(t[:, i, :, None] * xs[:, l1 * l1 + i, None, :]
-                    for i in range(2 * l1 + 1))                           # [E, S, C]
-            z = z * w.index_select(1, getattr(self, f"path_of_row_{g}"))
-            msg = msg.index_add(1, getattr(self, f"out_row_{g}"), z)
-        return scatter_sum(msg, dst, x.shape[0])                          # [N, rows_out, C]
+        u = w.index_select(1, self.q_path) * x.index_select(1, self.q_row)[src]  # [E, Q, C]
+        t = (sh @ self.table.to(sh.dtype)).unflatten(-1, ((self.lmax_out + 1) ** 2, -1))
+        return scatter_sum(torch.bmm(t, u), dst, x.shape[0])              # [N, rows_out, C]
 
 
 class MACEInteraction(nn.Module):
@@ -347,5 +342,14 @@ class MACE(nn.Module):
 class MACEPotential(Potential):
     """Conservative MACE potential; keyword config as :class:`MACE`."""
 
-    def __init__(self, **config):
-        super().__init__(MACE(**config))
+    def __init__(self, *, elements=(1, 6, 7, 8), channels: int = 16, lmax_sh: int = 3,
+                 lmax_a: int | None = None, lmax_hidden: int = 1, correlation: int = 3,
+                 num_interactions: int = 2, cutoff: float = 5.0, num_bessel: int = 8,
+                 radial_hidden=(32, 32), readout_hidden: int = 16,
+                 avg_num_neighbors: float = 8.0):
+        super().__init__(MACE(elements=elements, channels=channels, lmax_sh=lmax_sh,
+                              lmax_a=lmax_a, lmax_hidden=lmax_hidden, correlation=correlation,
+                              num_interactions=num_interactions, cutoff=cutoff,
+                              num_bessel=num_bessel, radial_hidden=radial_hidden,
+                              readout_hidden=readout_hidden,
+                              avg_num_neighbors=avg_num_neighbors))

@@ -37,7 +37,8 @@ def test_layer_features_are_equivariant(dtype):
 
     torch.manual_seed(1)
     layer = NequIPLayer(lmax_in=2, lmax_out=2, lmax_sh=2, channels=4, num_elements=1,
-                        cutoff=4.0, num_bessel=4, radial_hidden=(8,), avg_num_neighbors=2.0).to(dtype)
+                        cutoff=4.0, num_bessel=4, radial_hidden=(8,),
+                        avg_num_neighbors=2.0).to(dtype)
     edge_index = torch.tensor([[0, 1, 2, 2], [1, 0, 0, 1]])
     onehot = torch.ones(3, 1, dtype=dtype)
 
