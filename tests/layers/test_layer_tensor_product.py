@@ -73,3 +73,10 @@ def test_registry_config_round_trip(generator):
     spec = TensorProductSpec.channelwise("2x0e+2x1o", "1x0e+1x1o", "2x0e+2x1o",
                                          weight_mode="internal")
     assert layer.spec == spec
+
+
+def test_registered_entry_passes_the_shared_check():
+    from symformer.testing import check_registered
+    rows = check_registered("equivariant_tensor_product", n_samples=2,
+                            generator=torch.Generator().manual_seed(7))
+    assert rows and all(r.passed for r in rows)
