@@ -16,7 +16,7 @@ backend      applies to                                    relation to the ``cg`
 ============ ============================================= =====================================
 
 ``"auto"`` picks the fastest exact backend that applies (see ``benchmarks/results/
-tensor_product.md``): ``so2`` when ``edge_vec`` is given and ``L1 >= 2``, ``grid`` for Gaunt
+tensor_product.md``): ``so2`` when ``edge_vec`` is given and ``L1 >= 3``, ``grid`` for Gaunt
 specs, otherwise ``cg``. ``cp`` is never chosen automatically.
 """
 
@@ -57,7 +57,7 @@ def available_backends(spec: TensorProductSpec) -> list[str]:
 def choose_backend(spec: TensorProductSpec, has_edge_vec: bool = False) -> str:
     """The backend ``"auto"`` uses."""
     avail = available_backends(spec)
-    if has_edge_vec and "so2" in avail and uniform_shape_of(spec).L1 >= 2:
+    if has_edge_vec and "so2" in avail and uniform_shape_of(spec).L1 >= 3:
         return "so2"
     return "grid" if "grid" in avail else "cg"
 
