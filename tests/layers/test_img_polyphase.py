@@ -44,3 +44,16 @@ def test_errors():
         polyphase_offsets(torch.rand(1, 1, 10, 12), 4)
     with pytest.raises(ValueError, match="patch"):
         PolyphaseAnchor(0)
+
+
+def test_exact_ties_are_broken_consistently():
+    # two polyphase components with equal energy (a quantised image, as MNIST gives)
+    x = torch.zeros(1, 1, 8, 8)
+    x[0, 0, 0, 0], x[0, 0, 1, 1], x[0, 0, 4, 2] = 1.0, 1.0, 0.5     # offsets (0,0), (1,1): tie
+    x[0, 0, 5, 7] = 0.5
+    base = PolyphaseAnchor(2)(x)
+    for a in range(8):
+        for b in range(8):
+            y = PolyphaseAnchor(2)(torch.roll(x, (a, b), (-2, -1)))
+            assert any(torch.equal(torch.roll(base[0], (2 * r, 2 * c), (-2, -1)), y[0])
+                       for r in range(4) for c in range(4)), (a, b)
