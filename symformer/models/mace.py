@@ -249,7 +249,7 @@ class MACEInteraction(nn.Module):
 @register("mace_backbone", group=backbone_group, in_types=BACKBONE_IN_TYPES,
           out_types="node:scalar", example_inputs=molecule_example,
           description="MACE backbone: per-atom energies from atomic numbers and edge vectors",
-          tags=("potential",))
+          tags=("potential-backbone",))
 class MACE(nn.Module):
     """MACE backbone (see the module docstring); per-atom energies ``(N,)``.
 

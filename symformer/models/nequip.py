@@ -66,7 +66,7 @@ class NequIPLayer(nn.Module):
 @register("nequip_backbone", group=backbone_group, in_types=BACKBONE_IN_TYPES,
           out_types="node:scalar", example_inputs=molecule_example,
           description="NequIP/Nequix backbone: per-atom energies from atomic numbers and edges",
-          tags=("potential",))
+          tags=("potential-backbone",))
 class NequIP(nn.Module):
     """NequIP backbone with equivariant RMS norm; per-atom energies ``(N,)``.
 
