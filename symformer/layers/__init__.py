@@ -8,8 +8,9 @@ from .s2_activation import SeparableS2Activation
 from .se3_attention import SE3AttentionBlock
 from .so2_conv import SO2Convolution
 from .spherical import SphericalHarmonics, TensorProduct
+from .tensor_product import EquivariantTensorProduct
 from .tfn import TFNConv
 
 __all__ = ["EquivariantLinear", "Gate", "EquivariantRMSNorm", "SO2Convolution",
            "SeparableS2Activation", "EquiformerAttention", "SphericalHarmonics",
-           "TensorProduct", "TFNConv", "SE3AttentionBlock"]
+           "TensorProduct", "TFNConv", "SE3AttentionBlock", "EquivariantTensorProduct"]
