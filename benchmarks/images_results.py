@@ -27,8 +27,8 @@ from symformer.train.images import shift_consistency
 HERE = Path(__file__).resolve().parent
 MAX_BYTES = 2 * 1024 * 1024
 SECTIONS = [
-    ("Rotated MNIST: octic ViT vs plain ViT of the same token width", "rotated_mnist",
-     ["octic_vit", "vit"]),
+    ("Rotated MNIST: octic ViT vs plain ViT of the same token width (p4m CNN for reference)",
+     "rotated_mnist", ["octic_vit", "vit", "p4m_cnn"]),
     ("Shift consistency (MNIST): polyphase ViT vs plain ViT", "mnist",
      ["polyphase_vit", "vit"]),
     ("Projective MNIST, 10% of the training images: ETN + CNN vs the same CNN",
