@@ -41,7 +41,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _train_images(argv: list[str]) -> int:
+    # The image classifiers have their own trainer and options (symformer.train.images).
+    from ..train.images import main as images_main
+    try:
+        images_main(argv)
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        print(f"symformer train images: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["train", "images"]:
+        return _train_images(argv[2:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
