@@ -1,5 +1,6 @@
 """Thin modules over primitives that own parameters; all registered as ``kind="layer"``."""
 
+from . import ga  # noqa: F401  (GATr and Clifford-group layers)
 from . import image  # noqa: F401  (image layers: octic, p4m, polyphase, ETN, Fourier scale)
 from .equiformer_attention import EquiformerAttention
 from .gate import Gate

@@ -12,6 +12,7 @@ from .so2 import (cg_to_so2_weights, m_major_rows, rotate_from_edge, rotate_to_e
                   so2_convolution, so2_linear, so2_num_coefficients, so2_rows)
 from .spherical_harmonics import NORMALIZATIONS, sh_dim, spherical_harmonics
 from .tensor_product import cg_tensor_product, cg_tensor_product_paths, sh_path_list
+from . import ga  # noqa: F401  (geometric algebra: Cl(p,q,r), PGA)
 from . import tp  # noqa: F401  (tensor-product specs and backends)
 from .wigner import (edge_align_rotation, random_rotation, rotation_part, rotation_to_y,
                      wigner_D, wigner_D_blocks)

@@ -24,6 +24,10 @@ from nbody_model_checks import (BAD_INPUTS, assert_nbody_equivariant, batch_equa
 # Small but complete: every model keeps its default lmax, so all its paths are exercised.
 # output_scale=1.0: TFN / SE(3)-Transformer start with a 100x smaller displacement otherwise.
 SMALL_CONFIGS = {
+    "cgenn": {"channels": 8, "n_layers": 2},
+    "ga_attention": {"hidden": 16, "n_layers": 2, "heads": 2},
+    "gatr": {"hidden_mv": 4, "hidden_s": 8, "blocks": 2, "heads": 2},
+    "glgenn": {"channels": 8, "n_layers": 2},
     "egnn": {"hidden": 16, "n_layers": 2},
     "equiformer": {"channels": 8, "n_layers": 2, "heads": 2},
     "se3_transformer": {"channels": 4, "n_layers": 2, "output_scale": 1.0},
