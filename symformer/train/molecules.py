@@ -114,7 +114,7 @@ def _loss(out: dict, b: dict, cfg: dict, target_key: str) -> tuple[torch.Tensor,
 def evaluate_potential(model, data: MolData, which: str, batch_size: int = 64) -> dict:
     """MAE/RMSE of ``model`` on split ``which``: energy in meV (or the QM9 target's unit) and
     forces in meV/Angstrom."""
-    ds, off = data.splits[which], data.offsets[which]
+    ds = data.splits[which]
     dtype = next(model.parameters()).dtype
     e_err, f_err = [], []
     model.eval()
