@@ -12,21 +12,17 @@ forces). The published reference is CGENN's 0.0039 (Ruhe et al. 2023).
 
 from __future__ import annotations
 
-import argparse
-import json
-import shutil
+import shlex
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from nbody_results import _read_run  # noqa: E402
+from nbody_results import collect  # noqa: E402
 
 from symformer.data.nbody import PUBLISHED_MSE  # noqa: E402
 
-RESULTS = HERE / "results"
-CHECKPOINTS = HERE / "checkpoints" / "nbody"
 REFERENCE = PUBLISHED_MSE["cgenn"]
 
 
@@ -51,7 +47,7 @@ def markdown(rows: dict) -> str:
             f"| {r['test_mse'] / REFERENCE:.1f} | {r['best_epoch']} / {r['epochs_run']} "
             f"| {eq if eq is None else f'{eq:.1e}'} | {r['parameters']:,} "
             f"| {r['seconds_per_epoch']:.0f} | {r['train_seconds'] / 60:.0f} min | {r['seed']} "
-            f"| `{' '.join(r['command'])}` |")
+            f"| `{shlex.join(r['command'])}` |")
     notes = [f"- **{name}**: {r['note']}" for name, r in sorted(rows.items()) if r.get("note")]
     if notes:
         lines += ["", "Notes:", "", *notes]
@@ -59,27 +55,7 @@ def markdown(rows: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("runs", nargs="+", type=Path)
-    parser.add_argument("--replace", action="store_true")
-    parser.add_argument("--note", default="")
-    args = parser.parse_args(argv)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    CHECKPOINTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "ga_nbody.json"
-    rows = json.loads(path.read_text()) if path.is_file() else {}
-    for run in args.runs:
-        row = _read_run(run)
-        name, old = row["model"], rows.get(row["model"])
-        if old and not args.replace and old["test_mse"] <= row["test_mse"]:
-            print(f"{name}: keeping {old['run']} ({old['test_mse']:.5f})", file=sys.stderr)
-            continue
-        shutil.copyfile(run / "model.pt", CHECKPOINTS / f"{name}.pt")
-        rows[name] = row | {"note": args.note}
-    path.write_text(json.dumps(rows, indent=2) + "\n")
-    (RESULTS / "ga_nbody.md").write_text(markdown(rows))
-    print((RESULTS / "ga_nbody.md").read_text())
-    return 0
+    return collect(argv, "ga_nbody", markdown, __doc__.split("\n")[0])
 
 
 if __name__ == "__main__":

@@ -87,28 +87,36 @@ def _markdown(rows: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def collect(argv: list[str] | None, name: str, markdown, description: str) -> int:
+    """Read run folders (command-line ``argv``) into RESULTS/<name>.{json,md}; copy each kept
+    run's model.pt to CHECKPOINTS/<model>.pt. ``markdown(rows) -> str`` renders the table."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("runs", nargs="+", type=Path, help="run folders of symformer train nbody")
     parser.add_argument("--replace", action="store_true", help="replace even if not better")
     parser.add_argument("--note", default="", help="how the run went, shown under the table")
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     CHECKPOINTS.mkdir(parents=True, exist_ok=True)
-    json_path = RESULTS / "nbody.json"
+    json_path = RESULTS / f"{name}.json"
     rows = json.loads(json_path.read_text()) if json_path.is_file() else {}
     for run in args.runs:
         row = _read_run(run)
-        name, old = row["model"], rows.get(row["model"])
+        model, old = row["model"], rows.get(row["model"])
         if old and not args.replace and old["test_mse"] <= row["test_mse"]:
-            print(f"{name}: keeping {old['run']} (test MSE {old['test_mse']:.5f})", file=sys.stderr)
+            print(f"{model}: keeping {old['run']} (test MSE {old['test_mse']:.5f})",
+                  file=sys.stderr)
             continue
-        shutil.copyfile(run / "model.pt", CHECKPOINTS / f"{name}.pt")
-        rows[name] = row | {"note": args.note}
+        shutil.copyfile(run / "model.pt", CHECKPOINTS / f"{model}.pt")
+        rows[model] = row | {"note": args.note}
     json_path.write_text(json.dumps(rows, indent=2) + "\n")
-    (RESULTS / "nbody.md").write_text(_markdown(rows))
-    print((RESULTS / "nbody.md").read_text())
+    md_path = RESULTS / f"{name}.md"
+    md_path.write_text(markdown(rows))
+    print(md_path.read_text())
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return collect(argv, "nbody", _markdown, __doc__.split("\n")[0])
 
 
 if __name__ == "__main__":

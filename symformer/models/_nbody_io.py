@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from symformer.data.graphs import knn_graph
+
 __all__ = ["NBODY_IN_TYPES", "EXAMPLE_SYSTEMS", "EXAMPLE_PARTICLES", "EXAMPLE_NODES",
            "example_inputs", "check_nbody_inputs", "fully_connected_edges", "system_edges",
            "check_neighbors"]
@@ -123,15 +125,8 @@ def system_edges(pos: Tensor, batch: Tensor, neighbors: int | None = None) -> Te
     Tensor, shape (2, E), long; ``[0]`` source j, ``[1]`` target i.
     """
     check_neighbors(neighbors)
-    edges = fully_connected_edges(batch)
     if neighbors is None:
-        return edges
-    src, dst = edges
-    d2 = (pos.detach()[src] - pos.detach()[dst]).pow(2).sum(-1)  # [E]
-    # Order by (target, distance) with two stable sorts, then keep each target's first k.
-    order = torch.sort(d2, stable=True).indices
-    order = order[torch.sort(dst[order], stable=True).indices]
-    dst_sorted = dst[order]
-    counts = torch.bincount(dst_sorted, minlength=pos.shape[0])
-    rank = torch.arange(dst.shape[0], device=dst.device) - (torch.cumsum(counts, 0) - counts)[dst_sorted]
-    return edges[:, order[rank < neighbors]]
+        return fully_connected_edges(batch)
+    batch = batch.long()
+    order = torch.argsort(batch, stable=True)  # knn_graph wants each system's nodes contiguous
+    return order[knn_graph(pos.detach()[order], neighbors, batch[order])]
