@@ -20,6 +20,7 @@ import functools
 import torch
 from torch import Tensor
 
+from ._eager import run_eagerly
 from ..clebsch_gordan import clebsch_gordan
 from .spec import TensorProductSpec
 
@@ -32,7 +33,7 @@ def fused_applies(spec: TensorProductSpec) -> bool:
             and all(m == 1 for m, _ in spec.irreps_in2))
 
 
-@torch.compiler.disable  # constant tables: built once, opaque to the compiler
+@run_eagerly  # constant tables: built once, opaque to the compiler
 @functools.lru_cache(maxsize=None)
 def _tables(spec: TensorProductSpec, dtype: torch.dtype, device: torch.device):
     """``(C, D_out, n_weighted, groups, idx_out)`` with ``groups`` one ``(a, T_a [K2, S_a d1],

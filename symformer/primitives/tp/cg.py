@@ -16,6 +16,7 @@ import math
 import torch
 from torch import Tensor
 
+from ._eager import run_eagerly
 from ..clebsch_gordan import clebsch_gordan
 from ._fused import fused_applies, fused_tensor_product
 from .spec import TensorProductSpec
@@ -23,7 +24,7 @@ from .spec import TensorProductSpec
 __all__ = ["cg_tensor_product_spec", "group_tables"]
 
 
-@torch.compiler.disable  # constant tables: built once, opaque to the compiler
+@run_eagerly  # constant tables: built once, opaque to the compiler
 @functools.lru_cache(maxsize=None)
 def group_tables(spec: TensorProductSpec, dtype: torch.dtype,
                  device: torch.device) -> tuple[tuple[int, int, tuple[int, ...], Tensor], ...]:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._eager import run_eagerly
 from ..clebsch_gordan import clebsch_gordan
 from ._uniform import from_u, path_weights_uniform, to_u, uniform_shape_of
 from .spec import TensorProductSpec
@@ -90,7 +91,7 @@ def cp_residuals(paths, rank: int | None = None) -> list[float]:
     return [cp_decompose(*p, _rank_of(*p, rank))[3] for p in paths]
 
 
-@torch.compiler.disable  # constant tables: built once, opaque to the compiler
+@run_eagerly  # constant tables: built once, opaque to the compiler
 @functools.lru_cache(maxsize=None)
 def _factors(paths: tuple, L1: int, L2: int, Lout: int, rank: int | None, dtype, device):
     cols_a, cols_b, cols_c, owner = [], [], [], []

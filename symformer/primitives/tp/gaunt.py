@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._eager import run_eagerly
 from ..spherical_harmonics import spherical_harmonics
 from ._uniform import from_u, to_u, uniform_shape_of
 from .grid import grid_available
@@ -76,7 +77,7 @@ def _from_fourier64(Lout: int, D: int, M: int) -> np.ndarray:
     return out
 
 
-@torch.compiler.disable  # constant tables: built once, opaque to the compiler
+@run_eagerly  # constant tables: built once, opaque to the compiler
 @functools.lru_cache(maxsize=None)
 def _tables(L1: int, L2: int, Lout: int, dtype: torch.dtype, device: torch.device):
     M = 2 * (L1 + L2) + 1

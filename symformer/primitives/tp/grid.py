@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._eager import run_eagerly
 from ..clebsch_gordan import clebsch_gordan
 from ..spherical_harmonics import spherical_harmonics
 from ._uniform import from_u, to_u, uniform_shape_of
@@ -107,7 +108,7 @@ def grid_available(spec: TensorProductSpec) -> bool:
                for t, p in zip(spec.instructions, spec.paths()))
 
 
-@torch.compiler.disable  # constant tables: built once, opaque to the compiler
+@run_eagerly  # constant tables: built once, opaque to the compiler
 @functools.lru_cache(maxsize=None)
 def _tables(L1: int, L2: int, Lout: int, dtype: torch.dtype,
             device: torch.device) -> tuple[Tensor, Tensor, Tensor]:

@@ -26,6 +26,7 @@ import math
 import torch
 from torch import Tensor
 
+from ._eager import run_eagerly
 from ..clebsch_gordan import clebsch_gordan
 from ..wigner import rotation_to_y, wigner_D_blocks
 from ._uniform import from_u, path_weights_uniform, to_u, uniform_shape_of
@@ -40,7 +41,7 @@ def so2_available(spec: TensorProductSpec) -> bool:
     return u is not None and u.C2 == 1 and u.L2 >= 1 and spec.mode == "uvu"
 
 
-@torch.compiler.disable  # constant tables: built once, opaque to the compiler
+@run_eagerly  # constant tables: built once, opaque to the compiler
 @functools.lru_cache(maxsize=None)
 def _entries(paths: tuple[tuple[int, int, int], ...], L1: int, Lout: int, dtype: torch.dtype,
              device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
@@ -67,7 +68,7 @@ def _entries(paths: tuple[tuple[int, int, int], ...], L1: int, Lout: int, dtype:
             g.to(dtype=dtype, device=device))
 
 
-@torch.compiler.disable  # run eagerly: tracing the cached Wigner frames costs tens of seconds
+@run_eagerly  # run eagerly: tracing the cached Wigner frames costs tens of seconds
 def edge_wigner_blocks(edge_vec: Tensor, lmax: int) -> list[Tensor]:
     """``[D^0, ..., D^lmax]`` (each (E, 2l+1, 2l+1)) of the rotations taking each edge to +y."""
     return wigner_D_blocks(lmax, rotation_to_y(edge_vec))
