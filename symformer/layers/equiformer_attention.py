@@ -120,17 +120,22 @@ class EquiformerAttention(nn.Module):
         self.proj = EquivariantLinear(lmax=lmax, in_channels=heads * head_channels,
                                       out_channels=channels)
 
-    def forward(self, x: Tensor, pos: Tensor, edge_index: Tensor,
-                edge_scalars: Tensor | None = None, wigner: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, pos: Tensor | None, edge_index: Tensor,
+                edge_scalars: Tensor | None = None, wigner: Tensor | None = None,
+                envelope: Tensor | None = None) -> Tensor:
         """
         Parameters
         ----------
         x : Tensor, shape (N, (L+1)^2, C)
-        pos : Tensor, shape (N, 3)
+        pos : Tensor, shape (N, 3); may be None when ``wigner`` is given.
         edge_index : Tensor, shape (2, E); [0] source j, [1] target i.
         edge_scalars : Tensor, shape (E, edge_channels), invariant edge features.
         wigner : Tensor, shape (E, K, K), optional
             ``edge_align_rotation(pos[j] - pos[i], L)``, to share between layers.
+        envelope : Tensor, shape (E,), optional
+            Smooth cutoff weights ``u_ij`` in (0, 1]: the attention becomes
+            ``alpha_ij = u_ij^2 e^{s_ij} / sum_k u_ik e^{s_ik}``, so a neighbour entering or
+            leaving the cutoff sphere changes the output continuously (energy models).
 
         Returns
         -------
@@ -142,12 +147,18 @@ class EquiformerAttention(nn.Module):
         src, dst = edge_index
         n, n_edges = x.shape[0], edge_index.shape[1]
         if wigner is None:
+            if pos is None:
+                raise ValueError("pos: needed when wigner is not given")
             wigner = edge_align_rotation(pos[src] - pos[dst], self.lmax)
         m = rotate_to_edge(torch.cat([x[src], x[dst]], dim=-1), wigner, self.mmax)  # m-major
         h, a = self.conv1.edge_frame(m, edge_scalars)                     # [E, K, C_h], [E, H A]
         a = self.alpha_norm(a.view(n_edges, self.heads, self.alpha_channels))
         logits = (torch.nn.functional.silu(a) * self.alpha_dot).sum(-1)   # [E, H]
+        if envelope is not None:  # weights u e^s inside the softmax, and u once more outside
+            logits = logits + torch.log(envelope.clamp(min=1e-30))[:, None]
         alpha = segment_softmax(logits, dst, n)                           # [E, H]
+        if envelope is not None:
+            alpha = alpha * envelope[:, None]
         v, _ = self.conv2.edge_frame(self._activation(h))                 # [E, K', H C_v]
         v = rotate_from_edge(v, wigner, self.lmax, self.mmax).unflatten(-1, (self.heads, self.head_channels))
         v = (v * alpha[:, None, :, None]).flatten(-2)                     # [E, K, H C_v]

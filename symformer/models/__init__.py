@@ -10,7 +10,7 @@ from ..registry import ModelSpec, available, config_of, create, register, spec
 from . import (  # noqa: E402,F401
     egnn, equiformer, se3_transformer, symformer3d, tfn, torchmd_et, transformer)
 from . import cgenn, ga_attention, gatr, glgenn  # noqa: E402,F401  geometric algebra
-from . import mace, nequip, potential  # noqa: E402,F401  interatomic potentials
+from . import equiformer_potential, mace, nequip, potential  # noqa: E402,F401  interatomic potentials
 from . import cnn, etn, octic_vit, p4m_cnn, polyphase_vit, vit  # noqa: E402,F401  images
 
 __all__ = ["ModelSpec", "available", "config_of", "create", "register", "spec"]

@@ -49,10 +49,10 @@ class EquiformerBlock(nn.Module):
             Gate(lmax=lmax, in_channels=ffn_channels),
             EquivariantLinear(lmax=lmax, in_channels=ffn_channels, out_channels=channels))
 
-    def forward(self, x: Tensor, pos: Tensor, edge_index: Tensor, edge_scalars: Tensor,
-                wigner: Tensor) -> Tensor:
-        """x : [N, (L+1)^2, C] -> [N, (L+1)^2, C]."""
-        x = x + self.attn(self.norm1(x), pos, edge_index, edge_scalars, wigner)
+    def forward(self, x: Tensor, pos: Tensor | None, edge_index: Tensor, edge_scalars: Tensor,
+                wigner: Tensor, envelope: Tensor | None = None) -> Tensor:
+        """x : [N, (L+1)^2, C] -> [N, (L+1)^2, C]; ``envelope`` (E,) as in the attention."""
+        x = x + self.attn(self.norm1(x), pos, edge_index, edge_scalars, wigner, envelope)
         return x + self.ffn(self.norm2(x))
 
 
