@@ -1,4 +1,5 @@
-"""``symformer eval CHECKPOINT [--split test]``: evaluate a saved model on its task."""
+"""``symformer eval CHECKPOINT [--split test]``: evaluate a saved model on its task (nbody, or a
+molecular task: rmd17, qm9, atoms)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ def run(args: argparse.Namespace) -> int:
     task = args.task or extra.get("task")
     if task is None:
         raise ValueError(f"checkpoint {args.checkpoint!r} does not record its task; pass --task")
+    if task in ("rmd17", "qm9", "atoms"):
+        return _run_molecular(model, extra, args)
     if task != "nbody":
-        raise ValueError(f"unknown task {task!r}; available: nbody")
+        raise ValueError(f"unknown task {task!r}; available: nbody, rmd17, qm9, atoms")
     from ..data.nbody import PUBLISHED_MSE, load_split
 
     dtype = next((p.dtype for p in model.parameters()), None)
@@ -42,10 +45,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_molecular(model, extra: dict, args: argparse.Namespace) -> int:
+    from ..train.mol_eval import MOL_RESULT_HEADERS, evaluate_molecular_checkpoint, mol_result_row
+    from ._table import format_table
+
+    metrics = evaluate_molecular_checkpoint(model, extra, split=args.split, n=args.n,
+                                            data_dir=args.data_dir,
+                                            batch_size=min(args.batch_size, 64))
+    print(format_table(list(MOL_RESULT_HEADERS), [mol_result_row(metrics)]))
+    return 0
+
+
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("eval", help="evaluate a saved model on its task",
                               description="Load a model saved by 'symformer train' (model.pt) and "
-                                          "report its MSE and equivariance error.")
+                                          "report its error (n-body MSE; molecular energy and "
+                                          "force MAE) and equivariance error.")
     p.add_argument("checkpoint", help="path of a symformer checkpoint (model.pt)")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--n", type=int, default=None, help="only the first N systems of the split")
@@ -53,4 +68,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=500, dest="batch_size")
     p.add_argument("--equivariance-systems", type=int, default=4, dest="equivariance_systems")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
+    p.add_argument("--data-dir", default=None, dest="data_dir",
+                   help="molecular checkpoints: where the data set lives, if it moved")
     p.set_defaults(func=run)

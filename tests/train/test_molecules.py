@@ -48,6 +48,13 @@ def test_cli_trains_rmd17_and_writes_a_loadable_model(rmd17_dir, tmp_path, capsy
     model = load(out / "model.pt")
     assert model.atomic_energies.abs().sum() > 0  # fitted reference energies travel along
     assert (out / "loss_curve.png").is_file()
+    # symformer eval re-reads the data set from the stored config and reproduces the test MAE.
+    assert main(["eval", str(out / "model.pt")]) == 0
+    table = capsys.readouterr().out
+    assert "rmd17/ethanol" in table and "MACE 0.4 / 2.1" in table
+    assert f"{m['test']['energy_mae']:.3f} meV" in table
+    assert main(["eval", str(out / "model.pt"), "--split", "val", "--n", "2"]) == 0
+    assert "rmd17/ethanol (2)" in capsys.readouterr().out
 
 
 def test_training_lowers_the_force_error(rmd17_dir, tmp_path):
