@@ -52,10 +52,38 @@ def _train_images(argv: list[str]) -> int:
     return 0
 
 
+def _train_gravity(argv: list[str]) -> int:
+    # The GATr gravity benchmark: the n-body trainer on another data module (symformer.train.run).
+    from ..train.run import gravity_main
+    try:
+        gravity_main(argv)
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        print(f"symformer train gravity: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _eval_gravity(argv: list[str]) -> int:
+    # Checkpoints of the gravity benchmark report their three test splits (symformer.train.run).
+    from ..train.run import gravity_eval_main
+    try:
+        gravity_eval_main(argv)
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        print(f"symformer eval: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:2] == ["train", "images"]:
         return _train_images(argv[2:])
+    if argv[:2] == ["train", "gravity"]:
+        return _train_gravity(argv[2:])
+    if argv[:1] == ["eval"]:
+        from ..train.run import is_gravity_checkpoint
+        if is_gravity_checkpoint(argv[1:]):
+            return _eval_gravity(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -1,10 +1,16 @@
-"""The charged-particle N-body task (EGNN protocol) as a Lightning data module.
+"""The charged-particle N-body task (EGNN protocol) and the gravity task of the GATr benchmark
+as Lightning data modules.
 
 Splits come from :func:`symformer.data.nbody.load_split` (3000 / 2000 / 2000 systems by default)
 and are collated into flat graph batches (:func:`symformer.data.nbody.to_graph_batch`) plus the
 ``target`` positions. Shuffling is seeded per epoch and random rotations (``augment_rotations``)
 are seeded per optimisation step, so a resumed run sees exactly the batches of an uninterrupted
 one.
+
+Gravity (:class:`GravityDataModule`, :mod:`symformer.data.gravity`): the masses take the
+charges' slot of the n-body model contract, so every registered n-body model trains on it
+unchanged; the extra test splits ``ood`` (shifted by 200) and ``objects`` (5 planets) are
+evaluated by :func:`symformer.train.run.run_training`.
 """
 
 from __future__ import annotations
@@ -16,13 +22,17 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..data import nbody
+from ..data import gravity, nbody
 
 __all__ = ["NBodyDataModule", "SystemsDataset", "EpochShuffleSampler", "collate_systems",
-           "random_rotations", "SPLIT_NAMES"]
+           "random_rotations", "SPLIT_NAMES", "GravityDataModule", "GRAVITY_SPLIT_NAMES",
+           "gravity_systems"]
 
 #: our split name -> symformer.data.nbody split name
 SPLIT_NAMES = {"train": "train", "val": "valid", "test": "test"}
+#: our split name -> symformer.data.gravity split name
+GRAVITY_SPLIT_NAMES = {"train": "train", "val": "valid", "test": "test", "ood": "ood",
+                       "objects": "objects"}
 
 
 class SystemsDataset(Dataset):
@@ -152,3 +162,34 @@ class NBodyDataModule(L.LightningDataModule):
         for key in ("pos", "vel", "target"):
             out[key] = torch.einsum("nij,nj->ni", per_node, batch[key])
         return out
+
+
+def gravity_systems(split: str, n: int, dtype: torch.dtype = torch.float32) -> dict[str, Tensor]:
+    """``n`` gravity systems of ``split`` (a key of :data:`GRAVITY_SPLIT_NAMES`) in the n-body
+    layout: ``pos``, ``vel``, ``target`` (n, bodies, 3) and the masses as ``charges`` (n, bodies)."""
+    if split not in GRAVITY_SPLIT_NAMES:
+        raise ValueError(f"split must be one of {sorted(GRAVITY_SPLIT_NAMES)}, got {split!r}")
+    d = gravity.gravity_split(GRAVITY_SPLIT_NAMES[split], n, dtype=dtype)
+    return {"pos": d["pos"], "vel": d["vel"], "charges": d["masses"], "target": d["target"]}
+
+
+class GravityDataModule(NBodyDataModule):
+    """Train / val / test loaders of the gravity benchmark (:mod:`symformer.data.gravity`).
+
+    Same parameters as :class:`NBodyDataModule` (``cache_dir`` is unused: the splits are
+    simulated in about a second). ``n_ood`` and ``n_objects`` size the two extra test splits.
+    """
+
+    def __init__(self, *, n_ood: int = 5000, n_objects: int = 5000, **kwargs):
+        super().__init__(**kwargs)
+        self.sizes.update(ood=n_ood, objects=n_objects)
+
+    def split(self, name: str) -> dict[str, Tensor]:
+        if name not in GRAVITY_SPLIT_NAMES:
+            raise ValueError(f"split must be one of {sorted(GRAVITY_SPLIT_NAMES)}, got {name!r}")
+        if name not in self.splits:
+            self.splits[name] = gravity_systems(name, self.sizes[name], self.dtype)
+        return self.splits[name]
+
+    def prepare_data(self) -> None:
+        return None

@@ -5,6 +5,11 @@ evaluates the test set with the best-validation checkpoint and writes into ``out
 ``metrics.json``, ``loss_curve.png``, ``trajectory.png`` and ``model.pt`` (the best model, for
 :func:`symformer.load`). ``resume=True`` continues from ``out/checkpoints/last.ckpt`` and ends
 where the uninterrupted run would have ended.
+
+Tasks: ``nbody`` (charged 5-body) and ``gravity`` (the GATr benchmark, whose metrics add the
+MSE of the best model on the ``ood`` and ``objects`` splits); :func:`gravity_config` resolves a
+gravity config, :func:`gravity_main` is ``symformer train gravity`` and
+:func:`gravity_eval_main` is ``symformer eval`` on a checkpoint of a gravity run.
 """
 
 from __future__ import annotations
@@ -23,13 +28,16 @@ from ..checkpoint import save
 from .callbacks import AtomicCheckpointIO, History, loggers, standard_callbacks
 from .evaluate import equivariance_error_of, trajectory_figure
 from .module import RegressionModule
-from .nbody import NBodyDataModule
+from .nbody import GravityDataModule, NBodyDataModule
 from .plots import plot_loss_curve
 
-__all__ = ["run_training", "default_run_dir", "DTYPES"]
+__all__ = ["run_training", "default_run_dir", "DTYPES", "gravity_config", "gravity_main",
+           "gravity_eval_main", "is_gravity_checkpoint", "GRAVITY_EXTRA_SPLITS"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _PRECISION = {"float32": "32-true", "float64": "64-true"}
+#: gravity test splits evaluated after training (as many systems as the test split)
+GRAVITY_EXTRA_SPLITS = ("ood", "objects")
 
 
 def default_run_dir(task: str, model_name: str, root: str | Path = "runs") -> Path:
@@ -39,10 +47,14 @@ def default_run_dir(task: str, model_name: str, root: str | Path = "runs") -> Pa
 
 def _build(config: dict, run_dir: Path, callbacks: Sequence[L.Callback], cache_dir):
     dtype = DTYPES[config["dtype"]]
-    data = NBodyDataModule(n_train=config["n_train"], n_val=config["n_val"],
-                           n_test=config["n_test"], batch_size=config["batch_size"], dtype=dtype,
-                           seed=config["seed"], augment_rotations=config["augment_rotations"],
-                           num_workers=config["num_workers"], cache_dir=cache_dir)
+    kwargs = dict(n_train=config["n_train"], n_val=config["n_val"], n_test=config["n_test"],
+                  batch_size=config["batch_size"], dtype=dtype, seed=config["seed"],
+                  augment_rotations=config["augment_rotations"],
+                  num_workers=config["num_workers"], cache_dir=cache_dir)
+    if config["task"] == "gravity":  # the extra test splits are as large as the test split
+        data = GravityDataModule(n_ood=config["n_test"], n_objects=config["n_test"], **kwargs)
+    else:
+        data = NBodyDataModule(**kwargs)
     module = RegressionModule(config["model_name"], config["model"], loss=config["loss"],
                               optimizer=config["optimizer"], lr=config["lr"],
                               weight_decay=config["weight_decay"], scheduler=config["scheduler"],
@@ -118,6 +130,11 @@ def run_training(config: dict, out: str | Path, *, resume: bool = False,
 
     test_split = data.split("test")
     metrics = _metrics(config, module, model, history, best, test, test_split, t0, command)
+    if config["task"] == "gravity":
+        from .evaluate import evaluate_nbody
+
+        for name in GRAVITY_EXTRA_SPLITS:
+            metrics[f"{name}_mse"] = evaluate_nbody(model, data.split(name))
     # Through JSON: plain types only (weights_only loading rejects e.g. str subclasses).
     extra = json.loads(json.dumps({"task": config["task"], "config": config, "metrics": metrics}))
     save(model, run_dir / "model.pt", extra=extra)
@@ -130,8 +147,10 @@ def run_training(config: dict, out: str | Path, *, resume: bool = False,
 
 
 def _metrics(config, module, model, history, best, test, test_split, t0, command) -> dict:
+    from ..data.gravity import PUBLISHED_GRAVITY_MSE
     from ..data.nbody import PUBLISHED_MSE
 
+    published = PUBLISHED_GRAVITY_MSE if config["task"] == "gravity" else PUBLISHED_MSE
     epochs = history.epochs
     best_epoch = int(best["epoch"]) + 1 if "epoch" in best else None  # 1-based, as in history
     val = [r["val_mse"] for r in epochs if "val_mse" in r]
@@ -143,7 +162,7 @@ def _metrics(config, module, model, history, best, test, test_split, t0, command
         "best_val_mse": min(val) if val else None,
         "best_epoch": best_epoch,
         "epochs_run": len(epochs),
-        "published_mse": PUBLISHED_MSE.get(config["model_name"]),
+        "published_mse": published.get(config["model_name"]),
         "equivariance_error": eq,
         "parameters": module.num_parameters(),
         "seconds_per_epoch": history.seconds_per_epoch(),
@@ -160,3 +179,122 @@ def _device_name() -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
     return "cpu"
+
+
+def gravity_config(model_name: str, *, config_file: str | Path | None = None,
+                   overrides: dict[str, Any] | None = None) -> dict:
+    """The resolved config of a gravity run: ``configs/gravity/<model>.yaml`` (or
+    ``config_file``) over the training defaults, then ``overrides``; ``task`` is ``"gravity"``."""
+    from .config import default_config_path, resolve_config
+
+    path = config_file if config_file is not None else default_config_path("gravity", model_name)
+    if path is None:
+        folder = Path(str(default_config_path("gravity", "gatr"))).parent
+        known = sorted(p.stem for p in folder.glob("*.yaml"))
+        raise ValueError(f"model: no gravity config for {model_name!r} (packaged: "
+                         f"{', '.join(known)}); pass --config FILE")
+    # The shared resolver validates every key; the task is switched afterwards.
+    config = resolve_config("nbody", model_name, config_file=path, overrides=overrides)
+    config["task"] = "gravity"
+    return config
+
+
+def gravity_main(argv: Sequence[str]) -> dict[str, Any]:
+    """``symformer train gravity --model NAME [--epochs N] [--out DIR] [--resume] [--key v]``:
+    train on the GATr gravity benchmark; prints and returns the metrics (test, ood, objects)."""
+    import argparse
+
+    from .config import parse_overrides
+
+    p = argparse.ArgumentParser(prog="symformer train gravity", allow_abbrev=False,
+                                description="Train a registered n-body model on the gravity "
+                                            "benchmark of GATr (masses in the charges' slot).")
+    p.add_argument("--model", required=True, help="registered model name")
+    p.add_argument("--config", default=None, help="YAML config (default: the packaged one)")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--out", default=None, help="run folder (default runs/gravity/<model>-<time>)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
+    p.add_argument("--limit-train", type=int, default=None, dest="limit_train", metavar="N")
+    p.add_argument("--no-progress", action="store_true")
+    args, extra = p.parse_known_args(list(argv))
+    overrides = parse_overrides(extra)
+    for key, value in (("epochs", args.epochs), ("seed", args.seed),
+                       ("n_train", args.limit_train)):
+        if value is not None:
+            overrides[key] = value
+    if args.no_progress:
+        overrides["progress_bar"] = False
+    config = gravity_config(args.model, config_file=args.config, overrides=overrides)
+    if args.resume and args.out is None:
+        raise ValueError("--resume needs --out DIR, the run folder to continue")
+    out = args.out or default_run_dir("gravity", args.model)
+    metrics = run_training(config, out, resume=args.resume,
+                           command=["symformer", "train", "gravity", *argv])
+    if metrics:
+        print(f"\n{args.model} on gravity: test MSE {metrics['test_mse']:.4g}, ood MSE "
+              f"{metrics['ood_mse']:.4g}, objects MSE {metrics['objects_mse']:.4g} (published "
+              f"{metrics['published_mse']}); best epoch {metrics['best_epoch']}; run folder: {out}")
+    return metrics
+
+
+def is_gravity_checkpoint(argv: Sequence[str]) -> bool:
+    """Whether ``symformer eval`` arguments name a gravity checkpoint (``--task gravity``, or
+    the first positional argument is a checkpoint whose recorded task is ``gravity``)."""
+    from ..checkpoint import load_checkpoint
+
+    argv = list(argv)
+    if "--task=gravity" in argv or any(a == "--task" and b == "gravity"
+                                       for a, b in zip(argv, argv[1:])):
+        return True
+    path = next((a for a in argv if not a.startswith("-")), None)
+    if path is None or not Path(path).is_file():
+        return False
+    try:
+        extra = load_checkpoint(path).get("extra", {})
+    except Exception:  # not a symformer checkpoint: the n-body evaluator reports it
+        return False
+    return isinstance(extra, dict) and extra.get("task") == "gravity"
+
+
+def gravity_eval_main(argv: Sequence[str]) -> dict[str, Any]:
+    """``symformer eval CHECKPOINT`` for a gravity model: MSE on the test, ood and objects
+    splits (``--split`` for one), the equivariance error; prints a table, returns the row."""
+    import argparse
+
+    from .. import load
+    from ..cli._table import format_table
+    from ..data.gravity import PUBLISHED_GRAVITY_MSE
+    from ..models import config_of
+    from .evaluate import equivariance_error_of, evaluate_nbody
+    from .nbody import GRAVITY_SPLIT_NAMES, gravity_systems
+
+    p = argparse.ArgumentParser(prog="symformer eval", allow_abbrev=False,
+                                description="Evaluate a model trained on the gravity benchmark.")
+    p.add_argument("checkpoint")
+    p.add_argument("--split", choices=(*GRAVITY_SPLIT_NAMES, "all"), default="all",
+                   help="one split, or all of test, ood and objects (default)")
+    p.add_argument("--n", type=int, default=5000, help="systems per split (release: 5000)")
+    p.add_argument("--task", choices=("gravity",), default="gravity")
+    p.add_argument("--batch-size", type=int, default=500, dest="batch_size")
+    p.add_argument("--equivariance-systems", type=int, default=4, dest="equivariance_systems")
+    p.add_argument("--device", default="cpu")
+    args = p.parse_args(list(argv))
+    if args.n < 1:
+        raise ValueError(f"--n must be positive, got {args.n}")
+    model = load(args.checkpoint, map_location=args.device)
+    dtype = next((q.dtype for q in model.parameters()), torch.float32)
+    splits = ("test", "ood", "objects") if args.split == "all" else (args.split,)
+    name = config_of(model)["name"]
+    row: dict[str, Any] = {"model": name}
+    for split in splits:
+        data = gravity_systems(split, args.n, dtype)
+        row[f"{split} MSE"] = evaluate_nbody(model, data, batch_size=args.batch_size)
+    row["published (test)"] = PUBLISHED_GRAVITY_MSE.get(name)
+    row["equivariance error"] = equivariance_error_of(
+        model, gravity_systems("test", max(args.equivariance_systems, 1), dtype),
+        n_systems=args.equivariance_systems)
+    cells = [f"{v:.4g}" if isinstance(v, float) else ("-" if v is None else str(v))
+             for v in row.values()]
+    print(format_table(list(row), [cells]))
+    return row
