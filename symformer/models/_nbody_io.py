@@ -20,7 +20,7 @@ from symformer.data.graphs import knn_graph
 
 __all__ = ["NBODY_IN_TYPES", "EXAMPLE_SYSTEMS", "EXAMPLE_PARTICLES", "EXAMPLE_NODES",
            "example_inputs", "check_nbody_inputs", "fully_connected_edges", "system_edges",
-           "check_neighbors"]
+           "check_neighbors", "MessageGraph"]
 
 NBODY_IN_TYPES = {"pos": "node:point", "vel": "node:vector", "charges": "node:scalar",
                   "batch": "node:scalar"}
@@ -130,3 +130,66 @@ def system_edges(pos: Tensor, batch: Tensor, neighbors: int | None = None) -> Te
     batch = batch.long()
     order = torch.argsort(batch, stable=True)  # knn_graph wants each system's nodes contiguous
     return order[knn_graph(pos.detach()[order], neighbors, batch[order])]
+
+
+class MessageGraph:
+    """Gather and sum node tensors over the edges ``j -> i`` of a message-passing graph.
+
+    Edge tensors have shape ``(E, ...)``. When every node has the same number ``k >= 1`` of
+    incoming edges (complete graphs of equal-size systems, k-NN graphs) the edges are put in
+    target order, ``k`` per node, and the graph is *regular*: target-side gathers become
+    broadcasts (no indexing) and sums over incoming edges become sums over a ``(N, k, ...)``
+    view (no scatter), forward and backward. Other graphs gather with ``index_select`` and sum
+    with ``index_add``. Both give the same values up to the order of floating-point additions.
+
+    Parameters
+    ----------
+    edge_index : Tensor, shape (2, E), long; ``[0]`` source j, ``[1]`` target i.
+    num_nodes : int
+    allow_regular : bool
+        False forces the general layout (to compare the two).
+
+    Attributes
+    ----------
+    regular : bool
+    src, dst : Tensor, shape (E,); the edges in the order of edge tensors.
+    """
+
+    def __init__(self, edge_index: Tensor, num_nodes: int, allow_regular: bool = True):
+        src, dst = edge_index[0], edge_index[1]
+        self.num_nodes, self.num_edges = num_nodes, src.shape[0]
+        self.degree = torch.bincount(dst, minlength=num_nodes)  # (N,)
+        self.k = int(self.degree[0]) if num_nodes else 0
+        self.regular = allow_regular and self.k > 0 and bool((self.degree == self.k).all())
+        if self.regular and self.num_edges > 1 and not bool((dst[1:] >= dst[:-1]).all()):
+            perm = torch.argsort(dst, stable=True)  # each node's incoming edges together
+            src, dst = src[perm], dst[perm]
+        self.src, self.dst = src, dst
+
+    def source(self, t: Tensor) -> Tensor:
+        """``t[j]`` of every edge: ``(N, ...) -> (E, ...)``."""
+        return t.index_select(0, self.src)
+
+    def target(self, t: Tensor) -> Tensor:
+        """``t[i]`` of every edge: ``(N, ...) -> (E, ...)``."""
+        if self.regular:
+            return t.unsqueeze(1).expand(self.num_nodes, self.k, *t.shape[1:]).flatten(0, 1)
+        return t.index_select(0, self.dst)
+
+    def pairwise(self, op, t_target: Tensor, t_source: Tensor) -> Tensor:
+        """``op(t_target[i], t_source[j])`` of every edge, e.g. ``torch.sub`` for ``x_i - x_j``:
+        ``(N, ...), (N, ...) -> (E, ...)``; in a regular graph the target side is a broadcast."""
+        if not self.regular:
+            return op(self.target(t_target), self.source(t_source))
+        src = self.source(t_source).view(self.num_nodes, self.k, *t_source.shape[1:])
+        return op(t_target.unsqueeze(1), src).flatten(0, 1)
+
+    def sum(self, t: Tensor) -> Tensor:
+        """``sum_j t_ij`` over the incoming edges of each node: ``(E, ...) -> (N, ...)``."""
+        if self.regular:
+            return t.view(self.num_nodes, self.k, *t.shape[1:]).sum(1)
+        return t.new_zeros((self.num_nodes, *t.shape[1:])).index_add_(0, self.dst, t)
+
+    def inv_degree(self, dtype: torch.dtype) -> Tensor:
+        """``1 / in-degree`` (1 for nodes without incoming edges), shape (N,)."""
+        return 1.0 / self.degree.clamp(min=1).to(dtype)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from symformer.groups import E3, Symmetric
 
@@ -64,42 +65,78 @@ class EGCLVel(nn.Module):
             self.coord_mlp.append(nn.Tanh())
         self.coord_mlp_vel = _mlp(hidden, hidden, 1)
 
-    def _edge_messages(self, h, radial, edge_attr, src, dst):
-        """``edge_mlp(cat[h_i, h_j, radial, edge_attr])``, with the first linear map applied to
-        node features per node before gathering (E / N times fewer multiply-adds)."""
-        first, hidden = self.edge_mlp[0], h.shape[-1]
-        w = first.weight  # [hidden, 2 hidden + 1 + edge_dim]
-        h_i = torch.nn.functional.linear(h, w[:, :hidden], first.bias)  # [N, hidden]
-        h_j = h @ w[:, hidden:2 * hidden].T  # [N, hidden]
-        pre = h_i[dst] + h_j[src] + torch.cat([radial, edge_attr], dim=-1) @ w[:, 2 * hidden:].T
-        return self.edge_mlp[1:](pre)
+    def _node_terms(self, h: Tensor, update_h: bool, h_linear=None) -> tuple[Tensor, ...]:
+        """Every linear map of the layer that reads ``h`` alone, as one matrix product.
 
-    def forward(self, h: Tensor, x: Tensor, vel: Tensor, edge_attr: Tensor, edge_index: Tensor,
-                inv_degree: Tensor) -> tuple[Tensor, Tensor]:
+        ``edge_mlp``'s first map on ``cat[h_i, h_j, ...]`` splits into per-node terms for the
+        target and the source (E / N times fewer multiply-adds than on edges), and ``phi_v`` and
+        ``phi_h`` start with maps of ``h`` too (``phi_h``'s only when ``update_h``). With
+        ``h_linear = (u, lin)``, ``h = lin(u)`` and the maps are composed with ``lin`` first
+        (cheaper when ``u`` has fewer columns than ``h``). Returns three or four (N, hidden)
+        tensors.
+        """
+        hidden = h.shape[-1]
+        first, vel0, node0 = self.edge_mlp[0], self.coord_mlp_vel[0], self.node_mlp[0]
+        weights = [first.weight[:, :hidden], first.weight[:, hidden:2 * hidden], vel0.weight]
+        biases = [first.bias, first.bias.new_zeros(hidden), vel0.bias]
+        if update_h:
+            weights.append(node0.weight[:, :hidden])
+            biases.append(node0.bias)
+        weight, bias = torch.cat(weights), torch.cat(biases)  # [3-4 hidden, hidden]
+        if h_linear is not None:
+            u, lin = h_linear
+            h, bias = u, torch.addmv(bias, weight, lin.bias)
+            weight = weight @ lin.weight
+        return F.linear(h, weight, bias).split(hidden, dim=-1)
+
+    def forward(self, h: Tensor, x: Tensor, vel: Tensor, edge_attr: Tensor,
+                graph: _nbody_io.MessageGraph, inv_degree: Tensor,
+                update_h: bool = True, h_linear=None) -> tuple[Tensor, Tensor]:
         """
         Parameters
         ----------
         h : Tensor, shape (N, hidden)
         x, vel : Tensor, shape (N, 3)
-        edge_attr : Tensor, shape (E, edge_dim)
-        edge_index : Tensor, shape (2, E); ``[0]`` source j, ``[1]`` target i.
+        edge_attr : Tensor, shape (E, edge_dim), in the edge order of ``graph``
+        graph : MessageGraph; messages flow from source j to target i.
         inv_degree : Tensor, shape (N, 1); 1 / (number of incoming edges), 1 if none.
+        update_h : bool
+            False skips the feature update and returns ``h`` unchanged (for a last layer whose
+            features are not read).
+        h_linear : (Tensor, nn.Linear) or None
+            ``(u, lin)`` with ``h == lin(u)``, for a first layer fed by a linear embedding of
+            few inputs ``u`` (N, d): the per-node maps then cost N d instead of N hidden per
+            output.
 
         Returns
         -------
         h : Tensor, shape (N, hidden); x : Tensor, shape (N, 3)
         """
-        src, dst = edge_index
-        diff = x[dst] - x[src]  # [E, 3]  x_i - x_j
+        hidden = h.shape[-1]
+        diff = graph.pairwise(torch.sub, x, x)  # [E, 3]  x_i - x_j
         radial = (diff * diff).sum(-1, keepdim=True)  # [E, 1]
-        m = self._edge_messages(h, radial, edge_attr, src, dst)  # [E, hidden]
+        h_i, h_j, vel_pre, *node_pre = self._node_terms(h, update_h, h_linear)  # [N, hidden] each
+        w_edge = self.edge_mlp[0].weight[:, 2 * hidden:]  # [hidden, 1 + edge_dim]
+        pre = torch.addmm(graph.pairwise(torch.add, h_i, h_j),
+                          torch.cat([radial, edge_attr], dim=-1), w_edge.t())  # [E, hidden]
+        lin2 = self.edge_mlp[2]
+        m = F.silu(F.linear(F.silu(pre), lin2.weight, lin2.bias))  # [E, hidden]
         if self.norm_diff:
             diff = diff / (radial.sqrt() + 1)
-        trans = torch.clamp(diff * self.coord_mlp(m), min=-100, max=100)  # [E, 3]
-        x = x + x.new_zeros(x.shape).index_add_(0, dst, trans) * inv_degree
-        x = x + self.coord_mlp_vel(h) * vel  # [N, 3]
-        agg = h.new_zeros(h.shape).index_add_(0, dst, m)  # [N, hidden]
-        out = self.node_mlp(torch.cat([h, agg], dim=-1))
+        c0, c2 = self.coord_mlp[0], self.coord_mlp[2]
+        phi_x = (F.silu(F.linear(m, c0.weight, c0.bias)) * c2.weight[0]).sum(-1, keepdim=True)
+        for extra in self.coord_mlp[3:]:  # tanh
+            phi_x = extra(phi_x)
+        trans = torch.clamp(diff * phi_x, min=-100, max=100)  # [E, 3]
+        x = x + graph.sum(trans) * inv_degree
+        v2 = self.coord_mlp_vel[2]
+        phi_v = (F.silu(vel_pre) * v2.weight[0]).sum(-1, keepdim=True) + v2.bias  # [N, 1]
+        x = x + phi_v * vel  # [N, 3]
+        if not update_h:
+            return h, x
+        node0, node2 = self.node_mlp[0], self.node_mlp[2]
+        agg = F.linear(graph.sum(m), node0.weight[:, hidden:])  # [N, hidden]
+        out = F.linear(F.silu(node_pre[0] + agg), node2.weight, node2.bias)
         return (h + out if self.residual else out), x
 
 
@@ -140,14 +177,17 @@ class EGNN(nn.Module):
     def forward(self, pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> Tensor:
         """Predicted positions (N, 3) from flat node inputs (see :mod:`._nbody_io`)."""
         _nbody_io.check_nbody_inputs(pos, vel, charges, batch)
-        edge_index = _nbody_io.system_edges(pos, batch, self.neighbors)  # [2, E]
-        src, dst = edge_index
-        degree = torch.bincount(dst, minlength=pos.shape[0]).clamp(min=1)
-        inv_degree = (1.0 / degree.to(pos.dtype)).unsqueeze(-1)  # [N, 1]
-        diff = pos[dst] - pos[src]
-        edge_attr = torch.stack([charges[dst] * charges[src], (diff * diff).sum(-1)], dim=-1)
-        h = self.embedding(vel.norm(dim=-1, keepdim=True))  # [N, hidden]
+        graph = _nbody_io.MessageGraph(_nbody_io.system_edges(pos, batch, self.neighbors),
+                                       pos.shape[0])
+        inv_degree = graph.inv_degree(pos.dtype).unsqueeze(-1)  # [N, 1]
+        diff = graph.pairwise(torch.sub, pos, pos)  # [E, 3]
+        charge_prod = graph.pairwise(torch.mul, charges, charges)  # [E]
+        edge_attr = torch.stack([charge_prod, (diff * diff).sum(-1)], dim=-1)  # [E, 2]
+        speed = vel.norm(dim=-1, keepdim=True)  # [N, 1]
+        h = self.embedding(speed)  # [N, hidden]
         x = pos
-        for layer in self.layers:
-            h, x = layer(h, x, vel, edge_attr, edge_index, inv_degree)
+        for i, layer in enumerate(self.layers):  # the last layer's features are not read
+            h, x = layer(h, x, vel, edge_attr, graph, inv_degree,
+                         update_h=i + 1 < len(self.layers),
+                         h_linear=(speed, self.embedding) if i == 0 else None)
         return x
