@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from symformer.groups import Cyclic
 from symformer.layers.image._checks import check_image
 from symformer.layers.image.etn import ETLayer
-from symformer.primitives.canonical_coords import apply_homography, pixel_grid, sample_image
+from symformer.primitives.canonical_coords import pixel_grid, warp_sample
 
 from ..registry import register
 from .cnn import CNN
@@ -48,14 +48,15 @@ class ETN(nn.Module):
         ET layer kinds in order (see :data:`symformer.primitives.canonical_coords.KINDS`).
     grid, pose_channels, pose_depth : int
         Canonical grid size and pose-CNN width and depth of every ET layer.
-    channels, depth, dropout :
-        The CNN classifier's configuration.
+    channels, depth, dropout, widths, downsample :
+        The CNN classifier's configuration (see :class:`symformer.models.cnn.CNN`).
     """
 
     def __init__(self, *, image_size: int = 28, transforms: tuple[str, ...] | list[str] = (
                  "rotation", "scale"), grid: int = 16, pose_channels: int = 8,
                  pose_depth: int = 2, channels: int = 16, depth: int = 3, dropout: float = 0.0,
-                 num_classes: int = 10, in_channels: int = 1):
+                 num_classes: int = 10, in_channels: int = 1,
+                 widths: list[int] | tuple[int, ...] | None = None, downsample: int = 1):
         super().__init__()
         if isinstance(transforms, str):
             raise TypeError("transforms must be a sequence of kinds, not a string")
@@ -65,7 +66,8 @@ class ETN(nn.Module):
                                             depth=pose_depth, in_channels=in_channels)
                                     for k in self.transforms)
         self.cnn = CNN(image_size=image_size, channels=channels, depth=depth, dropout=dropout,
-                       num_classes=num_classes, in_channels=in_channels)
+                       num_classes=num_classes, in_channels=in_channels, widths=widths,
+                       downsample=downsample)
 
     def canonicalize(self, image: Tensor) -> tuple[Tensor, Tensor]:
         """The image with its estimated pose undone, and the homography used.
@@ -81,8 +83,7 @@ class ETN(nn.Module):
         for layer in self.layers:
             G = layer(image, G)
         pts = pixel_grid(self.image_size, dtype=torch.float64, device=image.device)
-        pts = pts.expand(B, *pts.shape)
-        return sample_image(image, apply_homography(G, pts)), G
+        return warp_sample(image, G, pts), G
 
     def forward(self, image: Tensor) -> Tensor:
         """

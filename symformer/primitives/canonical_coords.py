@@ -31,7 +31,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 __all__ = ["KINDS", "PERIODIC", "to_cartesian", "canonical_grid", "transform_matrix",
-           "apply_homography", "sample_image", "pixel_grid"]
+           "apply_homography", "sample_image", "warp_sample", "pixel_grid"]
 
 KINDS = ("rotation", "scale", "shear", "hyperbolic", "perspective")
 PERIODIC = {"rotation": True, "scale": False, "shear": False, "hyperbolic": False,
@@ -157,4 +157,30 @@ def sample_image(image: Tensor, points: Tensor, mode: str = "bilinear") -> Tenso
     Tensor, shape (B, C, P, Q)
     """
     grid = torch.stack([points[..., 0], -points[..., 1]], -1).to(image.dtype)
+    return F.grid_sample(image, grid, mode=mode, padding_mode="zeros", align_corners=False)
+
+
+def warp_sample(image: Tensor, H: Tensor, points: Tensor, mode: str = "bilinear") -> Tensor:
+    """Read each image at its homography of shared points: the same values as
+    ``sample_image(image, apply_homography(H, points.expand(B, ...)))``, computed with one
+    matrix product and no per-image copies of ``points`` (the ET layers' hot path).
+
+    Parameters
+    ----------
+    image : Tensor, shape (B, C, H, W)
+    H : Tensor, shape (B, 3, 3)
+        Homographies (the geometry is computed in ``H.dtype``; use float64 for exactness).
+    points : Tensor, shape (P, Q, 2)
+        (x, y) in normalised coordinates (y up), shared by the batch.
+
+    Returns
+    -------
+    Tensor, shape (B, C, P, Q)
+    """
+    B = H.shape[0]
+    P, Q = points.shape[:2]
+    # (B, 3, 2) @ (2, PQ) is a single (3B, 2) @ (2, PQ) product; the image y axis points down
+    ph = H[:, :, :2] @ points.reshape(-1, 2).to(H.dtype).T + H[:, :, 2:]     # (B, 3, PQ)
+    grid = torch.stack([ph[:, 0] / ph[:, 2], ph[:, 1].neg() / ph[:, 2]], -1)  # (B, PQ, 2)
+    grid = grid.to(image.dtype).reshape(B, P, Q, 2)
     return F.grid_sample(image, grid, mode=mode, padding_mode="zeros", align_corners=False)

@@ -68,3 +68,41 @@ def test_polyphase_predictions_are_shift_consistent():
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="epochs"):
         train_image_classifier("mnist", "vit", epochs=0, out=tmp_path)
+
+
+def test_resume_name_smoothing_and_channels_last(tmp_path, monkeypatch):
+    import symformer.train.images as ti
+    root = _mnist_root(tmp_path / "mnist")
+
+    def args(out):
+        return ["--dataset", "shifted_mnist", "--model", "cnn", "--config",
+                '{"widths": [4, 8], "dropout": 0.2}', "--batch-size", "64", "--epochs", "3",
+                "--out", str(tmp_path / out), "--data-root", str(root), "--no-progress",
+                "--name", "small_cnn", "--label-smoothing", "0.1", "--channels-last",
+                "--seed", "3", "--resume"]
+    full = main(args("a"))
+    assert (tmp_path / "a" / "small_cnn.pt").is_file() and full["label_smoothing"] == 0.1
+    assert full["channels_last"] and full["epochs_run"] == 3
+    # interrupt a second run during its second epoch's validation, then resume it
+    calls, real = [], ti.accuracy
+
+    def interrupted(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+    monkeypatch.setattr(ti, "accuracy", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main(args("b"))
+    monkeypatch.setattr(ti, "accuracy", real)
+    st = torch.load(tmp_path / "b" / "small_cnn.state.pt", weights_only=True)
+    assert st["epoch"] == 1 and not st["done"]
+    resumed = main(args("b"))
+    assert [h["valid_acc"] for h in resumed["history"]] == [h["valid_acc"]
+                                                            for h in full["history"]]
+    assert [h["train_loss"] for h in resumed["history"]] == pytest.approx(
+        [h["train_loss"] for h in full["history"]], rel=1e-6)
+    assert resumed["test_acc"] == full["test_acc"] and resumed["steps"] == full["steps"]
+    # resuming a finished run only re-evaluates
+    again = main(args("b"))
+    assert again["steps"] == full["steps"] and again["test_acc"] == full["test_acc"]

@@ -16,9 +16,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from symformer.primitives.canonical_coords import (KINDS, PERIODIC, apply_homography,
-                                                    canonical_grid, sample_image,
-                                                    transform_matrix)
+from symformer.primitives.canonical_coords import (KINDS, PERIODIC, canonical_grid,
+                                                    transform_matrix, warp_sample)
 
 __all__ = ["PoseCNN", "ETLayer"]
 
@@ -82,14 +81,12 @@ class ETLayer(nn.Module):
         -------
         Tensor, shape (B,), float64
         """
-        B = image.shape[0]
         # Geometry stays in float64 so that quarter turns map float32 sample positions onto
         # the same rounded values (exactness under C_4 in float32 as well).
         # (not buffers: module.to(float32) would round them)
         pts, u = canonical_grid(self.kind, (self.grid, self.grid), dtype=torch.float64,
                                 device=image.device)                  # (U, V, 2), (U,)
-        pts = pts.expand(B, *pts.shape)
-        samples = sample_image(image, apply_homography(G.double(), pts))  # (B, C, U, V)
+        samples = warp_sample(image, G.double(), pts)                     # (B, C, U, V)
         p = torch.softmax(self.pose(samples), dim=-1).double()            # (B, U)
         if self.periodic:
             return torch.atan2(p @ torch.sin(u), p @ torch.cos(u))
