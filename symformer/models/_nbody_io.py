@@ -148,6 +148,9 @@ class MessageGraph:
     num_nodes : int
     allow_regular : bool
         False forces the general layout (to compare the two).
+    keep_order : bool
+        True keeps the given edge order (for edge tensors computed beforehand): the graph is
+        then regular only if its edges are already grouped by target in ascending order.
 
     Attributes
     ----------
@@ -155,15 +158,19 @@ class MessageGraph:
     src, dst : Tensor, shape (E,); the edges in the order of edge tensors.
     """
 
-    def __init__(self, edge_index: Tensor, num_nodes: int, allow_regular: bool = True):
+    def __init__(self, edge_index: Tensor, num_nodes: int, allow_regular: bool = True,
+                 keep_order: bool = False):
         src, dst = edge_index[0], edge_index[1]
         self.num_nodes, self.num_edges = num_nodes, src.shape[0]
         self.degree = torch.bincount(dst, minlength=num_nodes)  # (N,)
         self.k = int(self.degree[0]) if num_nodes else 0
         self.regular = allow_regular and self.k > 0 and bool((self.degree == self.k).all())
         if self.regular and self.num_edges > 1 and not bool((dst[1:] >= dst[:-1]).all()):
-            perm = torch.argsort(dst, stable=True)  # each node's incoming edges together
-            src, dst = src[perm], dst[perm]
+            if keep_order:
+                self.regular = False
+            else:
+                perm = torch.argsort(dst, stable=True)  # each node's incoming edges together
+                src, dst = src[perm], dst[perm]
         self.src, self.dst = src, dst
 
     def source(self, t: Tensor) -> Tensor:
@@ -176,13 +183,26 @@ class MessageGraph:
             return t.unsqueeze(1).expand(self.num_nodes, self.k, *t.shape[1:]).flatten(0, 1)
         return t.index_select(0, self.dst)
 
+    def with_target(self, op, t_target: Tensor, t_edge: Tensor) -> Tensor:
+        """``op(t_target[i], t_edge_ij)`` of every edge: ``(N, ...), (E, ...) -> (E, ...)``; in a
+        regular graph the target side is a broadcast."""
+        if not self.regular:
+            return op(self.target(t_target), t_edge)
+        t_edge = t_edge.view(self.num_nodes, self.k, *t_edge.shape[1:])
+        return op(t_target.unsqueeze(1), t_edge).flatten(0, 1)
+
     def pairwise(self, op, t_target: Tensor, t_source: Tensor) -> Tensor:
         """``op(t_target[i], t_source[j])`` of every edge, e.g. ``torch.sub`` for ``x_i - x_j``:
-        ``(N, ...), (N, ...) -> (E, ...)``; in a regular graph the target side is a broadcast."""
-        if not self.regular:
-            return op(self.target(t_target), self.source(t_source))
-        src = self.source(t_source).view(self.num_nodes, self.k, *t_source.shape[1:])
-        return op(t_target.unsqueeze(1), src).flatten(0, 1)
+        ``(N, ...), (N, ...) -> (E, ...)``."""
+        return self.with_target(op, t_target, self.source(t_source))
+
+    def outer_sum(self, a: Tensor, b: Tensor) -> Tensor:
+        """``sum_j a_ij b_ij^T`` over the incoming edges of each node: ``(E, p), (E, q) ->
+        (N, p, q)``; in a regular graph one batched matrix product (no (E, p, q) temporary)."""
+        if self.regular:
+            a = a.reshape(self.num_nodes, self.k, a.shape[-1])
+            return torch.bmm(a.transpose(1, 2), b.reshape(self.num_nodes, self.k, b.shape[-1]))
+        return self.sum(a[:, :, None] * b[:, None, :])
 
     def sum(self, t: Tensor) -> Tensor:
         """``sum_j t_ij`` over the incoming edges of each node: ``(E, ...) -> (N, ...)``."""

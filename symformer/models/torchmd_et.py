@@ -107,42 +107,88 @@ class ETAttention(nn.Module):
         _xavier(self.q_proj, self.k_proj, self.v_proj, self.o_proj, self.vec_proj, self.dk_proj,
                 self.dv_proj)
 
-    def forward(self, x: Tensor, vec: Tensor, edge_index: Tensor, edge_attr: Tensor,
-                envelope: Tensor, direction: Tensor) -> tuple[Tensor, Tensor]:
+    def _channel_order(self) -> Tensor:
+        """Row order putting the per-head ``[s1 | s2 | s3]`` blocks of ``v_proj`` and ``dv_proj``
+        into three (heads x head_dim) blocks, so that s1, s2, s3 are column ranges."""
+        H, D = self.heads, self.head_dim
+        return torch.arange(3 * H * D, device=self.v_proj.weight.device).view(
+            H, 3, D).transpose(0, 1).reshape(-1)
+
+    def _filter_weights(self, edge_dim_in: int, order: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Weights of ``[W_dk; W_dv]`` (4F, edge_dim) and biases; with ``edge_dim_in =
+        edge_dim + 1`` (a trailing column of ones in the edge features) the biases become the
+        last weight column, so they ride in the products instead of being copied into every
+        row."""
+        weight = torch.cat([self.dk_proj.weight, self.dv_proj.weight[order]])  # [4F, edge_dim]
+        dk_b, dv_b = self.dk_proj.bias, self.dv_proj.bias  # either may be None (no bias)
+        if dk_b is None and dv_b is None:
+            return weight, None
+        bias = torch.cat([weight.new_zeros(self.hidden) if dk_b is None else dk_b,
+                          weight.new_zeros(3 * self.hidden) if dv_b is None else dv_b[order]])
+        if edge_dim_in == weight.shape[1] + 1:
+            return torch.cat([weight, bias[:, None]], dim=1), None
+        return weight, bias
+
+    def _messages(self, graph: _nbody_io.MessageGraph, q: Tensor, kv: Tensor, pv: Tensor,
+                  edge_attr: Tensor, weight: Tensor, bias: Tensor | None,
+                  envelope: Tensor | None, direction: Tensor) -> tuple[Tensor, Tensor]:
+        """``y_i = sum_j A_ij s1_ij`` (N_t, F) and ``w_i = sum_j s2_ij vec_j + d_ij s3_ij^T``
+        (N_t, 3, F) for the targets of ``graph``.
+
+        q : (N_t, F) target queries; kv : (N, 3F) ``[k | v1 | v3]`` of the sources; pv :
+        (3, N, F) ``vec_j v2_j`` by spatial component; edge tensors (E_t, ...) in graph order.
+        """
+        E, H, D, Fh = graph.num_edges, self.heads, self.head_dim, self.hidden
+        # One product per filter block (blocks used apart: splitting one product would copy
+        # its gradient back together).
+        dk, dv1, dv2, dv3 = [F.silu(F.linear(edge_attr, weight[b * Fh:(b + 1) * Fh],
+                                             None if bias is None else bias[b * Fh:(b + 1) * Fh]))
+                             for b in range(4)]  # 4 x [E, F]
+        k_j, v1_j, v3_j = graph.source(kv).split(Fh, dim=-1)  # 3 x [E, F]
+        logits = (graph.with_target(torch.mul, q, k_j) * dk).view(E, H, D).sum(-1)  # [E, H]
+        attn = F.silu(logits) if envelope is None else F.silu(logits) * envelope[:, None]
+        msg_x = ((v1_j * dv1).view(E, H, D) * attn[..., None]).view(E, Fh)  # [E, F]
+        y = graph.sum(msg_x)  # [N_t, F]
+        # sum_j vec_j s2_ij with s2_ij = v2_j dv2_ij: the node factor vec_j v2_j first, one
+        # spatial component at a time ((E, F) temporaries, not (E, 3, F) ones).
+        w = torch.stack([graph.sum(graph.source(pv[c]) * dv2) for c in range(3)], 1)
+        return y, w + graph.outer_sum(direction, v3_j * dv3)  # + sum_j d_ij s3_ij^T
+
+    def forward(self, x: Tensor, vec: Tensor, graph, edge_attr: Tensor,
+                envelope: Tensor | None, direction: Tensor) -> tuple[Tensor, Tensor]:
         """
         Parameters
         ----------
         x : Tensor, shape (N, F); vec : Tensor, shape (N, 3, F)
-        edge_index : Tensor, shape (2, E); ``[0]`` source j, ``[1]`` target i.
-        edge_attr : Tensor, shape (E, edge_dim)
-        envelope : Tensor, shape (E,), the cutoff factor of each edge.
+        graph : MessageGraph, or Tensor of shape (2, E) (``[0]`` source j, ``[1]`` target i;
+            the edge tensors then follow its order). Messages flow from source j to target i.
+        edge_attr : Tensor, shape (E, edge_dim), in the edge order of ``graph``; or
+            (E, edge_dim + 1) with a last column of ones, which carries the filter biases.
+        envelope : Tensor, shape (E,), the cutoff factor of each edge, or None for none.
         direction : Tensor, shape (E, 3), ``d_ij`` (zero for coincident points).
 
         Returns
         -------
         dx : Tensor, shape (N, F); dvec : Tensor, shape (N, 3, F), the residual updates.
         """
-        src, dst = edge_index
-        n, H, D, Fh = x.shape[0], self.heads, self.head_dim, self.hidden
+        Fh = self.hidden
+        if isinstance(graph, Tensor):
+            graph = _nbody_io.MessageGraph(graph, x.shape[0], keep_order=True)
+        order = self._channel_order()
         x = self.layernorm(x)
-        q = self.q_proj(x).view(n, H, D)
-        k = self.k_proj(x).view(n, H, D)
-        v = self.v_proj(x).view(n, H, 3 * D)
+        # q, k, v as one product; k and v's s1, s3 parts adjacent, gathered per edge together.
+        wv, bv = self.v_proj.weight[order], self.v_proj.bias[order]
+        proj = F.linear(x, torch.cat([self.q_proj.weight, self.k_proj.weight, wv[:Fh], wv[2 * Fh:],
+                                      wv[Fh:2 * Fh]]),
+                        torch.cat([self.q_proj.bias, self.k_proj.bias, bv[:Fh], bv[2 * Fh:],
+                                   bv[Fh:2 * Fh]]))  # [N, 5F]
+        q, kv, v2 = proj[:, :Fh], proj[:, Fh:4 * Fh], proj[:, 4 * Fh:]
+        pv = torch.stack([vec[:, c] * v2 for c in range(3)])  # [3, N, F]
+        weight, bias = self._filter_weights(edge_attr.shape[-1], order)
+        y, w = self._messages(graph, q, kv, pv, edge_attr, weight, bias, envelope, direction)
         u1, u2, u3 = torch.split(self.vec_proj(vec), Fh, dim=-1)  # 3 x [N, 3, F]
-        vec_dot = (u1 * u2).sum(dim=1)  # [N, F]
-        dk = F.silu(self.dk_proj(edge_attr)).view(-1, H, D)  # [E, H, D]
-        dv = F.silu(self.dv_proj(edge_attr)).view(-1, H, 3 * D)  # [E, H, 3D]
-
-        attn = F.silu((q[dst] * k[src] * dk).sum(-1)) * envelope[:, None]  # [E, H]
-        s1, s2, s3 = torch.split(v[src] * dv, D, dim=-1)  # 3 x [E, H, D]
-        msg_x = (s1 * attn[..., None]).reshape(-1, Fh)  # [E, F]
-        msg_vec = (vec[src] * s2.reshape(-1, 1, Fh)
-                   + direction[:, :, None] * s3.reshape(-1, 1, Fh))  # [E, 3, F]
-        y = x.new_zeros(n, Fh).index_add_(0, dst, msg_x)  # [N, F]
-        w = vec.new_zeros(vec.shape).index_add_(0, dst, msg_vec)  # [N, 3, F]
-
         o1, o2, o3 = torch.split(self.o_proj(y), Fh, dim=-1)  # 3 x [N, F]
-        dx = vec_dot * o2 + o3
+        dx = (u1 * u2).sum(dim=1) * o2 + o3
         dvec = u3 * o1[:, None, :] + w
         return dx, dvec
 
@@ -235,32 +281,32 @@ class TorchMDET(nn.Module):
             GatedEquivariantBlock(hidden, hidden // 2 or 1, scalar_activation=True),
             GatedEquivariantBlock(hidden // 2 or 1, 1, scalar_activation=False)])
 
-    def _envelope(self, r: Tensor) -> Tensor:
-        if self.cutoff is None:
-            return torch.ones_like(r)
-        return cosine_cutoff(r, self.cutoff)
-
     def forward(self, pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> Tensor:
         """Predicted positions (N, 3) from flat node inputs (see :mod:`._nbody_io`)."""
         _nbody_io.check_nbody_inputs(pos, vel, charges, batch)
-        edge_index = _nbody_io.system_edges(pos, batch, self.neighbors)  # [2, E]
-        src, dst = edge_index
-        rel = pos[src] - pos[dst]  # [E, 3]  r_ij = pos_j - pos_i
+        graph = _nbody_io.MessageGraph(_nbody_io.system_edges(pos, batch, self.neighbors),
+                                       pos.shape[0])
+        rel = graph.pairwise(torch.rsub, pos, pos)  # [E, 3]  r_ij = pos_j - pos_i
         r = _safe_norm(rel, dim=-1)  # [E]
         direction = rel / torch.where(r > 0, r, torch.ones_like(r))[:, None]  # [E, 3]
-        envelope = self._envelope(r)  # [E]
-        rbf = expnorm_basis(r, self.num_rbf, self.rbf_range) * envelope[:, None]
-        edge_attr = torch.cat([rbf, (charges[src] * charges[dst])[:, None]], dim=-1)
+        envelope = None if self.cutoff is None else cosine_cutoff(r, self.cutoff)  # [E]
+        rbf = expnorm_basis(r, self.num_rbf, self.rbf_range)
+        if envelope is not None:
+            rbf = rbf * envelope[:, None]
+        charge_prod = graph.pairwise(torch.mul, charges, charges)  # [E]
+        edge_attr = torch.cat([rbf, charge_prod[:, None]], dim=-1)  # [E, num_rbf + 1]
 
         node_in = torch.stack([charges, _safe_norm(vel, dim=-1)], dim=-1)  # [N, 2]
         x = self.embedding(node_in)  # [N, F]
-        nb = self.neighbor_embedding(node_in)[src] * self.neighbor_filter(edge_attr)
-        nb = nb * envelope[:, None]  # [E, F]
-        x = self.neighbor_combine(torch.cat([x, x.new_zeros(x.shape).index_add_(0, dst, nb)], -1))
+        nb = graph.source(self.neighbor_embedding(node_in)) * self.neighbor_filter(edge_attr)
+        if envelope is not None:
+            nb = nb * envelope[:, None]  # [E, F]
+        x = self.neighbor_combine(torch.cat([x, graph.sum(nb)], -1))
         vec = vel[:, :, None] * self.vel_embedding.weight[:, 0]  # [N, 3, F]
 
+        edge_in = torch.cat([edge_attr, edge_attr.new_ones(edge_attr.shape[0], 1)], dim=-1)
         for layer in self.layers:
-            dx, dvec = layer(x, vec, edge_index, edge_attr, envelope, direction)
+            dx, dvec = layer(x, vec, graph, edge_in, envelope, direction)
             x, vec = x + dx, vec + dvec
         x = self.out_norm(x)
         for block in self.head:

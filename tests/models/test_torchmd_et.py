@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from symformer.groups import E3, Symmetric
 from symformer.models import registry
-from symformer.models._nbody_io import example_inputs
+from symformer.models._nbody_io import MessageGraph, example_inputs
 from symformer.models.torchmd_et import ETAttention, TorchMDET, expnorm_basis
 
 from nbody_model_checks import assert_nbody_equivariant
@@ -44,7 +44,8 @@ def _loop_attention(layer, x, vec, pos, edge_attr_fn):
     return dx, dvec
 
 
-def test_attention_matches_update_equations():
+@pytest.mark.parametrize("regular", [True, False])
+def test_attention_matches_update_equations(regular):
     torch.manual_seed(1)
     layer = ETAttention(8, 5, 2).double()
     for p in layer.parameters():
@@ -55,9 +56,12 @@ def test_attention_matches_update_equations():
     attrs = torch.randn(n, n, 5).double()
     edges = torch.tensor([[j for i in range(n) for j in range(n) if i != j],
                           [i for i in range(n) for j in range(n) if i != j]])
-    src, dst = edges
+    edges = edges[:, torch.randperm(edges.shape[1])]  # the regular layout reorders them
+    graph = MessageGraph(edges, n, allow_regular=regular)
+    assert graph.regular == regular
+    src, dst = graph.src, graph.dst
     rel = pos[src] - pos[dst]
-    dx, dvec = layer(x, vec, edges, attrs[dst, src], torch.ones(src.shape[0]).double(),
+    dx, dvec = layer(x, vec, graph, attrs[dst, src], torch.ones(src.shape[0]).double(),
                      rel / rel.norm(dim=-1, keepdim=True))
     ref_dx, ref_dvec = _loop_attention(layer, x, vec, pos, lambda i, j: attrs[i, j])
     torch.testing.assert_close(dx, ref_dx, rtol=1e-12, atol=1e-12)
