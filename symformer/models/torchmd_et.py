@@ -107,53 +107,6 @@ class ETAttention(nn.Module):
         _xavier(self.q_proj, self.k_proj, self.v_proj, self.o_proj, self.vec_proj, self.dk_proj,
                 self.dv_proj)
 
-    def _channel_order(self) -> Tensor:
-        """Row order putting the per-head ``[s1 | s2 | s3]`` blocks of ``v_proj`` and ``dv_proj``
-        into three (heads x head_dim) blocks, so that s1, s2, s3 are column ranges."""
-        H, D = self.heads, self.head_dim
-        return torch.arange(3 * H * D, device=self.v_proj.weight.device).view(
-            H, 3, D).transpose(0, 1).reshape(-1)
-
-    def _filter_weights(self, edge_dim_in: int, order: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Weights of ``[W_dk; W_dv]`` (4F, edge_dim) and biases; with ``edge_dim_in =
-        edge_dim + 1`` (a trailing column of ones in the edge features) the biases become the
-        last weight column, so they ride in the products instead of being copied into every
-        row."""
-        weight = torch.cat([self.dk_proj.weight, self.dv_proj.weight[order]])  # [4F, edge_dim]
-        dk_b, dv_b = self.dk_proj.bias, self.dv_proj.bias  # either may be None (no bias)
-        if dk_b is None and dv_b is None:
-            return weight, None
-        bias = torch.cat([weight.new_zeros(self.hidden) if dk_b is None else dk_b,
-                          weight.new_zeros(3 * self.hidden) if dv_b is None else dv_b[order]])
-        if edge_dim_in == weight.shape[1] + 1:
-            return torch.cat([weight, bias[:, None]], dim=1), None
-        return weight, bias
-
-    def _messages(self, graph: _nbody_io.MessageGraph, q: Tensor, kv: Tensor, pv: Tensor,
-                  edge_attr: Tensor, weight: Tensor, bias: Tensor | None,
-                  envelope: Tensor | None, direction: Tensor) -> tuple[Tensor, Tensor]:
-        """``y_i = sum_j A_ij s1_ij`` (N_t, F) and ``w_i = sum_j s2_ij vec_j + d_ij s3_ij^T``
-        (N_t, 3, F) for the targets of ``graph``.
-
-        q : (N_t, F) target queries; kv : (N, 3F) ``[k | v1 | v3]`` of the sources; pv :
-        (3, N, F) ``vec_j v2_j`` by spatial component; edge tensors (E_t, ...) in graph order.
-        """
-        E, H, D, Fh = graph.num_edges, self.heads, self.head_dim, self.hidden
-        # One product per filter block (blocks used apart: splitting one product would copy
-        # its gradient back together).
-        dk, dv1, dv2, dv3 = [F.silu(F.linear(edge_attr, weight[b * Fh:(b + 1) * Fh],
-                                             None if bias is None else bias[b * Fh:(b + 1) * Fh]))
-                             for b in range(4)]  # 4 x [E, F]
-        k_j, v1_j, v3_j = graph.source(kv).split(Fh, dim=-1)  # 3 x [E, F]
-        logits = (graph.with_target(torch.mul, q, k_j) * dk).view(E, H, D).sum(-1)  # [E, H]
-        attn = F.silu(logits) if envelope is None else F.silu(logits) * envelope[:, None]
-        msg_x = ((v1_j * dv1).view(E, H, D) * attn[..., None]).view(E, Fh)  # [E, F]
-        y = graph.sum(msg_x)  # [N_t, F]
-        # sum_j vec_j s2_ij with s2_ij = v2_j dv2_ij: the node factor vec_j v2_j first, one
-        # spatial component at a time ((E, F) temporaries, not (E, 3, F) ones).
-        w = torch.stack([graph.sum(graph.source(pv[c]) * dv2) for c in range(3)], 1)
-        return y, w + graph.outer_sum(direction, v3_j * dv3)  # + sum_j d_ij s3_ij^T
-
     def forward(self, x: Tensor, vec: Tensor, graph, edge_attr: Tensor,
                 envelope: Tensor | None, direction: Tensor) -> tuple[Tensor, Tensor]:
         """
@@ -162,8 +115,7 @@ class ETAttention(nn.Module):
         x : Tensor, shape (N, F); vec : Tensor, shape (N, 3, F)
         graph : MessageGraph, or Tensor of shape (2, E) (``[0]`` source j, ``[1]`` target i;
             the edge tensors then follow its order). Messages flow from source j to target i.
-        edge_attr : Tensor, shape (E, edge_dim), in the edge order of ``graph``; or
-            (E, edge_dim + 1) with a last column of ones, which carries the filter biases.
+        edge_attr : Tensor, shape (E, edge_dim), in the edge order of ``graph``.
         envelope : Tensor, shape (E,), the cutoff factor of each edge, or None for none.
         direction : Tensor, shape (E, 3), ``d_ij`` (zero for coincident points).
 
@@ -171,22 +123,26 @@ class ETAttention(nn.Module):
         -------
         dx : Tensor, shape (N, F); dvec : Tensor, shape (N, 3, F), the residual updates.
         """
-        Fh = self.hidden
         if isinstance(graph, Tensor):
             graph = _nbody_io.MessageGraph(graph, x.shape[0], keep_order=True)
-        order = self._channel_order()
+        E, H, D, Fh = graph.num_edges, self.heads, self.head_dim, self.hidden
         x = self.layernorm(x)
-        # q, k, v as one product; k and v's s1, s3 parts adjacent, gathered per edge together.
-        wv, bv = self.v_proj.weight[order], self.v_proj.bias[order]
-        proj = F.linear(x, torch.cat([self.q_proj.weight, self.k_proj.weight, wv[:Fh], wv[2 * Fh:],
-                                      wv[Fh:2 * Fh]]),
-                        torch.cat([self.q_proj.bias, self.k_proj.bias, bv[:Fh], bv[2 * Fh:],
-                                   bv[Fh:2 * Fh]]))  # [N, 5F]
-        q, kv, v2 = proj[:, :Fh], proj[:, Fh:4 * Fh], proj[:, 4 * Fh:]
-        pv = torch.stack([vec[:, c] * v2 for c in range(3)])  # [3, N, F]
-        weight, bias = self._filter_weights(edge_attr.shape[-1], order)
-        y, w = self._messages(graph, q, kv, pv, edge_attr, weight, bias, envelope, direction)
+        k_j = graph.source(self.k_proj(x))  # [E, F]
+        v_j = graph.source(self.v_proj(x))  # [E, 3F], per head [s1 | s2 | s3] blocks of D
         u1, u2, u3 = torch.split(self.vec_proj(vec), Fh, dim=-1)  # 3 x [N, 3, F]
+        dk = F.silu(self.dk_proj(edge_attr))  # [E, F]
+        dv = F.silu(self.dv_proj(edge_attr))  # [E, 3F]
+
+        # q_i is a broadcast, not a gather, on regular graphs.
+        logits = (graph.with_target(torch.mul, self.q_proj(x), k_j) * dk).view(E, H, D).sum(-1)
+        attn = F.silu(logits) if envelope is None else F.silu(logits) * envelope[:, None]
+        # unbind, not three selects: one gradient buffer instead of three zero-filled ones.
+        s1, s2, s3 = (v_j * dv).view(E, H, 3, D).unbind(2)  # 3 x [E, H, D]
+        y = graph.sum((s1 * attn[..., None]).view(E, Fh))  # [N, F]
+        w = graph.sum(graph.source(vec) * s2.reshape(E, 1, Fh))  # sum_j vec_j s2_ij
+        # sum_j d_ij s3_ij^T: one batched product on regular graphs, no (E, 3, F) temporary.
+        w = w + graph.outer_sum(direction, s3.reshape(E, Fh))  # [N, 3, F]
+
         o1, o2, o3 = torch.split(self.o_proj(y), Fh, dim=-1)  # 3 x [N, F]
         dx = (u1 * u2).sum(dim=1) * o2 + o3
         dvec = u3 * o1[:, None, :] + w
@@ -304,9 +260,8 @@ class TorchMDET(nn.Module):
         x = self.neighbor_combine(torch.cat([x, graph.sum(nb)], -1))
         vec = vel[:, :, None] * self.vel_embedding.weight[:, 0]  # [N, 3, F]
 
-        edge_in = torch.cat([edge_attr, edge_attr.new_ones(edge_attr.shape[0], 1)], dim=-1)
         for layer in self.layers:
-            dx, dvec = layer(x, vec, graph, edge_in, envelope, direction)
+            dx, dvec = layer(x, vec, graph, edge_attr, envelope, direction)
             x, vec = x + dx, vec + dvec
         x = self.out_norm(x)
         for block in self.head:
