@@ -196,6 +196,15 @@ class MessageGraph:
         ``(N, ...), (N, ...) -> (E, ...)``."""
         return self.with_target(op, t_target, self.source(t_source))
 
+    def sum_product(self, a: Tensor, b: Tensor) -> Tensor:
+        """``sum_j a_ij * b_ij`` (broadcasting) over the incoming edges of each node: ``(E, ...),
+        (E, ...) -> (N, ...)``. Same as ``sum(a * b)``, but in a regular graph the product is
+        formed in the ``(N, k, ...)`` view, so its gradient is a broadcast, not a copy."""
+        if not self.regular:
+            return self.sum(a * b)
+        n, k = self.num_nodes, self.k
+        return (a.view(n, k, *a.shape[1:]) * b.view(n, k, *b.shape[1:])).sum(1)
+
     def outer_sum(self, a: Tensor, b: Tensor) -> Tensor:
         """``sum_j a_ij b_ij^T`` over the incoming edges of each node: ``(E, p), (E, q) ->
         (N, p, q)``; in a regular graph one batched matrix product (no (E, p, q) temporary)."""

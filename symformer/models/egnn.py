@@ -65,7 +65,8 @@ class EGCLVel(nn.Module):
             self.coord_mlp.append(nn.Tanh())
         self.coord_mlp_vel = _mlp(hidden, hidden, 1)
 
-    def _node_terms(self, h: Tensor, update_h: bool, h_linear=None) -> tuple[Tensor, ...]:
+    def _node_terms(self, h: Tensor, w_first: tuple, w_node: tuple, update_h: bool,
+                    h_linear=None) -> tuple[Tensor, ...]:
         """Every linear map of the layer that reads ``h`` alone, as one matrix product.
 
         ``edge_mlp``'s first map on ``cat[h_i, h_j, ...]`` splits into per-node terms for the
@@ -77,10 +78,10 @@ class EGCLVel(nn.Module):
         """
         hidden = h.shape[-1]
         first, vel0, node0 = self.edge_mlp[0], self.coord_mlp_vel[0], self.node_mlp[0]
-        weights = [first.weight[:, :hidden], first.weight[:, hidden:2 * hidden], vel0.weight]
+        weights = [w_first[0], w_first[1], vel0.weight]
         biases = [first.bias, first.bias.new_zeros(hidden), vel0.bias]
         if update_h:
-            weights.append(node0.weight[:, :hidden])
+            weights.append(w_node[0])
             biases.append(node0.bias)
         weight, bias = torch.cat(weights), torch.cat(biases)  # [3-4 hidden, hidden]
         if h_linear is not None:
@@ -115,10 +116,12 @@ class EGCLVel(nn.Module):
         hidden = h.shape[-1]
         diff = graph.pairwise(torch.sub, x, x)  # [E, 3]  x_i - x_j
         radial = (diff * diff).sum(-1, keepdim=True)  # [E, 1]
-        h_i, h_j, vel_pre, *node_pre = self._node_terms(h, update_h, h_linear)  # [N, hidden] each
-        w_edge = self.edge_mlp[0].weight[:, 2 * hidden:]  # [hidden, 1 + edge_dim]
+        # Column blocks of the first maps by one split each (one gradient buffer per weight).
+        w_first = self.edge_mlp[0].weight.split([hidden, hidden, 1 + edge_attr.shape[-1]], 1)
+        w_node = self.node_mlp[0].weight.split(hidden, dim=1)  # ([hidden, hidden],) * 2
+        h_i, h_j, vel_pre, *node_pre = self._node_terms(h, w_first, w_node, update_h, h_linear)
         pre = torch.addmm(graph.pairwise(torch.add, h_i, h_j),
-                          torch.cat([radial, edge_attr], dim=-1), w_edge.t())  # [E, hidden]
+                          torch.cat([radial, edge_attr], dim=-1), w_first[2].t())  # [E, hidden]
         lin2 = self.edge_mlp[2]
         m = F.silu(F.linear(F.silu(pre), lin2.weight, lin2.bias))  # [E, hidden]
         if self.norm_diff:
@@ -134,8 +137,8 @@ class EGCLVel(nn.Module):
         x = x + phi_v * vel  # [N, 3]
         if not update_h:
             return h, x
-        node0, node2 = self.node_mlp[0], self.node_mlp[2]
-        agg = F.linear(graph.sum(m), node0.weight[:, hidden:])  # [N, hidden]
+        node2 = self.node_mlp[2]
+        agg = F.linear(graph.sum(m), w_node[1])  # [N, hidden]
         out = F.linear(F.silu(node_pre[0] + agg), node2.weight, node2.bias)
         return (h + out if self.residual else out), x
 

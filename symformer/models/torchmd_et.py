@@ -138,8 +138,10 @@ class ETAttention(nn.Module):
         attn = F.silu(logits) if envelope is None else F.silu(logits) * envelope[:, None]
         # unbind, not three selects: one gradient buffer instead of three zero-filled ones.
         s1, s2, s3 = (v_j * dv).view(E, H, 3, D).unbind(2)  # 3 x [E, H, D]
-        y = graph.sum((s1 * attn[..., None]).view(E, Fh))  # [N, F]
-        w = graph.sum(graph.source(vec) * s2.reshape(E, 1, Fh))  # sum_j vec_j s2_ij
+        n = x.shape[0]
+        y = graph.sum_product(s1, attn[..., None]).view(n, Fh)  # [N, F]
+        w = graph.sum_product(graph.source(vec).view(E, 3, H, D),
+                              s2.unsqueeze(1)).view(n, 3, Fh)  # sum_j vec_j s2_ij
         # sum_j d_ij s3_ij^T: one batched product on regular graphs, no (E, 3, F) temporary.
         w = w + graph.outer_sum(direction, s3.reshape(E, Fh))  # [N, 3, F]
 
@@ -254,10 +256,11 @@ class TorchMDET(nn.Module):
 
         node_in = torch.stack([charges, _safe_norm(vel, dim=-1)], dim=-1)  # [N, 2]
         x = self.embedding(node_in)  # [N, F]
-        nb = graph.source(self.neighbor_embedding(node_in)) * self.neighbor_filter(edge_attr)
+        nb = self.neighbor_filter(edge_attr)  # [E, F]
         if envelope is not None:
-            nb = nb * envelope[:, None]  # [E, F]
-        x = self.neighbor_combine(torch.cat([x, graph.sum(nb)], -1))
+            nb = nb * envelope[:, None]
+        nb = graph.sum_product(graph.source(self.neighbor_embedding(node_in)), nb)  # [N, F]
+        x = self.neighbor_combine(torch.cat([x, nb], -1))
         vec = vel[:, :, None] * self.vel_embedding.weight[:, 0]  # [N, 3, F]
 
         for layer in self.layers:
