@@ -10,6 +10,7 @@ from symformer.models import create
 from symformer.models.equiformer_potential import EquiformerBackbone
 from symformer.models.mace import BACKBONE_IN_TYPES, backbone_group, molecule_example
 from symformer.testing import equivariance_error
+from potential_checks import assert_forces_are_minus_energy_gradient
 
 TINY = dict(lmax=2, channels=8, n_layers=2, heads=2, head_channels=4, num_bessel=6,
             type_channels=4, cutoff=3.0)
@@ -29,15 +30,7 @@ def _molecule(n=6, seed=0, dtype=torch.float64):
 def test_forces_are_minus_energy_gradient():
     m = _model()
     z, pos = _molecule()
-    forces = m(z, pos)["forces"]
-    h, fd = 1e-5, torch.zeros_like(pos)
-    for a in range(pos.shape[0]):
-        for d in range(3):
-            p, q = pos.clone(), pos.clone()
-            p[a, d] += h
-            q[a, d] -= h
-            fd[a, d] = -(m(z, p)["energy"] - m(z, q)["energy"]).sum() / (2 * h)
-    torch.testing.assert_close(forces, fd, atol=1e-7, rtol=1e-6)
+    assert_forces_are_minus_energy_gradient(m, z, pos)
 
 
 def test_energy_and_forces_continuous_when_a_neighbour_crosses_the_cutoff():

@@ -8,6 +8,7 @@ from symformer.groups import E3, Symmetric
 from symformer.models import create
 from symformer.models.potential import (Potential, TorchMDETBackbone, potential_example_inputs)
 from symformer.testing import assert_equivariant
+from potential_checks import assert_forces_are_minus_energy_gradient
 
 
 def _model(dtype, **kw):
@@ -26,15 +27,7 @@ def _molecule(n=6, dtype=torch.float64, seed=0):
 def test_forces_are_minus_energy_gradient_by_finite_differences():
     m = _model(torch.float64)
     z, pos = _molecule()
-    forces = m(z, pos)["forces"]
-    h, fd = 1e-5, torch.zeros_like(pos)
-    for a in range(pos.shape[0]):
-        for d in range(3):
-            p, q = pos.clone(), pos.clone()
-            p[a, d] += h
-            q[a, d] -= h
-            fd[a, d] = -(m(z, p)["energy"] - m(z, q)["energy"]).sum() / (2 * h)
-    torch.testing.assert_close(forces, fd, atol=1e-7, rtol=1e-6)
+    assert_forces_are_minus_energy_gradient(m, z, pos)
 
 
 def test_energy_invariant_forces_equivariant(dtype):
