@@ -120,6 +120,10 @@ def run(args) -> dict:
     return results
 
 
+def _growth_at(growth: dict, n: int) -> float:
+    return growth[n] if n in growth else growth[str(n)]  # int keys, or str after a JSON load
+
+
 def markdown(res: dict) -> str:
     lines = ["# N-body cost growth on k-nearest-neighbour graphs, 5 to 1,000 nodes", "",
              f"{res['date']}; {res['cpu']}; torch {res['torch']}; 1 thread, float32, "
@@ -130,7 +134,12 @@ def markdown(res: dict) -> str:
     for ours, r in res["models"].items():
         peer = r["peer"]
         verdict = {True: "met", False: "NOT met", None: "not measured (one size ran)"}
-        lines += [f"## {ours} vs {peer}: target {verdict[r['target_met']]}", "",
+        lines += [f"## {ours} vs {peer}: target {verdict[r['target_met']]}", ""]
+        if "measured" in r:
+            m = r["measured"]
+            lines += [f"Re-measured {m['date']} (load average at start "
+                      f"{m['load_average'][0]:.1f}; command `{m['command']}`).", ""]
+        lines += [
                   "| N | ours ms | ours peak | ours growth | peer ms | peer peak | "
                   "peer growth |", "|---|---|---|---|---|---|---|"]
         for row in r["rows"]:
@@ -139,7 +148,7 @@ def markdown(res: dict) -> str:
             for name in (ours, peer):
                 cells += [f"{1e3 * row[name]['median_s']:.1f}",
                           f"{row[name]['peak_bytes'] / 2**20:.0f} MiB",
-                          f"{r['growth'][name][n]:.1f}x"]
+                          f"{_growth_at(r['growth'][name], n):.1f}x"]
             lines.append(f"| {n} | " + " | ".join(cells) + " |")
         for sk in r.get("skipped", []):
             lines.append(f"| {sk['nodes']} | skipped: {sk['reason']} | | | | | |")
@@ -158,14 +167,23 @@ def main(argv=None) -> None:
     ap.add_argument("--budget-s", type=float, default=60.0,
                     help="skip a size when a step of either side is predicted to take longer")
     ap.add_argument("--out", default=str(HERE / "results" / "scaling_nbody.json"))
+    ap.add_argument("--merge", action="store_true",
+                    help="replace only the models run in an existing --out, keeping the others")
     args = ap.parse_args(argv)
+    import os
     import platform
     res = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
-           "neighbors": args.neighbors,
+           "neighbors": args.neighbors, "load_average": os.getloadavg(),
            "command": " ".join(["python", "benchmarks/scaling_nbody.py", *sys.argv[1:]]),
            "models": run(args)}
     out = Path(args.out)
+    if args.merge and out.exists():
+        old = json.loads(out.read_text())
+        run_info = {k: v for k, v in res.items() if k != "models"}
+        for name, r in res["models"].items():
+            old["models"][name] = dict(r, measured=run_info)
+        res = old
     out.write_text(json.dumps(res, indent=1))
     out.with_suffix(".md").write_text(markdown(res))
     print(markdown(res))

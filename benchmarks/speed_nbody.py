@@ -303,6 +303,17 @@ def _fmt_mem(b) -> str:
     return "n/a" if b is None else f"{b / 2**20:.0f} MiB"
 
 
+def merge(old: dict, new: dict) -> dict:
+    """``old`` with the rows of ``new`` (models and peers) replaced; each replaced row keeps
+    the machine state it was measured under, listed in ``updates``."""
+    for name, row in new["models"].items():
+        old["models"][name] = dict(row, measured=new["machine"])
+        if name in new["ours"] and name not in old["ours"]:
+            old["ours"].append(name)
+    old.setdefault("updates", []).append({"models": list(new["models"]), **new["machine"]})
+    return old
+
+
 def markdown(res: dict) -> str:
     m = res["machine"]
     lines = ["# N-body speed: symformer vs peer libraries", "",
@@ -316,6 +327,10 @@ def markdown(res: dict) -> str:
              "those rows swing by several x from run to run: the 1-thread rows are the reference.",
              "Peak memory: extra resident memory during one step after a warm-up, in a fresh "
              "process per model (`VmHWM - VmRSS` after resetting the peak), one thread.", ""]
+    for u in res.get("updates", []):
+        lines += [f"Rows re-measured {u['date']} (load average at start "
+                  f"{u['load_average'][0]:.1f}; command `{u['command']}`): "
+                  + ", ".join(u["models"]) + "; the other rows are from the run above.", ""]
     for t in m["threads"]:
         lines += [f"## Batch of 100 systems (5 particles), {t} thread(s)", "",
                   "| model | config | params | fwd+bwd ms | peak mem | peer | peer ms | peer mem "
@@ -374,6 +389,9 @@ def main(argv=None) -> None:
     ap.add_argument("--no-scaling", action="store_true",
                     help="skip the memory/scaling subprocesses")
     ap.add_argument("--out", default=str(HERE / "results" / "speed_nbody.json"))
+    ap.add_argument("--merge", action="store_true",
+                    help="replace only the rows of the models run (and their peers) in an "
+                         "existing --out, keeping the other rows")
     ap.add_argument("--_worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._worker:
@@ -438,6 +456,8 @@ def main(argv=None) -> None:
                 r["growth_note"] = f"N={n}: {r['growth'][n]:.1f}x"
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if args.merge and out.exists():
+        res = merge(json.loads(out.read_text()), res)
     out.write_text(json.dumps(res, indent=1) + "\n")
     out.with_suffix(".md").write_text(markdown(res))
     print(f"wrote {out} and {out.with_suffix('.md')}", file=sys.stderr)
