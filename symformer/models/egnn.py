@@ -73,8 +73,9 @@ class EGCLVel(nn.Module):
         target and the source (E / N times fewer multiply-adds than on edges), and ``phi_v`` and
         ``phi_h`` start with maps of ``h`` too (``phi_h``'s only when ``update_h``). With
         ``h_linear = (u, lin)``, ``h = lin(u)`` and the maps are composed with ``lin`` first
-        (cheaper when ``u`` has fewer columns than ``h``). Returns three or four (N, hidden)
-        tensors.
+        (cheaper when ``u`` has fewer columns than ``h``). ``w_first`` and ``w_node`` are the
+        column blocks of ``edge_mlp[0].weight`` and ``node_mlp[0].weight``. Returns three or
+        four (N, hidden) tensors.
         """
         hidden = h.shape[-1]
         first, vel0, node0 = self.edge_mlp[0], self.coord_mlp_vel[0], self.node_mlp[0]
