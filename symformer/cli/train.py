@@ -101,7 +101,8 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="train a registered model on a task",
         description="Train a registered model on a task (nbody: the charged 5-body benchmark of "
-                    "EGNN; rmd17 --molecule NAME --data-dir DIR; qm9 --target U0 --data-dir DIR; "
+                    "EGNN; gravity --model gatr|transformer|symformer3d: GATr's star-and-planets benchmark; "
+                    "rmd17 --molecule NAME --data-dir DIR; qm9 --target U0 --data-dir DIR; "
                     "images --dataset D --model M (see symformer train images --help); "
                     "or --data FILE --energy-key K --forces-key K for any ASE-readable file). Extra '--key value' pairs override the config (e.g. --lr 1e-3, "
                     "--model.hidden 64).", allow_abbrev=False)

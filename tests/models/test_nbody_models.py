@@ -44,7 +44,9 @@ def _nbody_models():
     for info in pkgutil.iter_modules(symformer.models.__path__):
         if not info.name.startswith("_"):
             importlib.import_module(f"symformer.models.{info.name}")
-    return [n for n in available("model") if spec(n).in_types == NBODY_IN_TYPES]
+    # Names starting with "_" are test-only registrations (tests/train/conftest.py).
+    return [n for n in available("model")
+            if not n.startswith("_") and spec(n).in_types == NBODY_IN_TYPES]
 
 
 NBODY_MODELS = _nbody_models()
