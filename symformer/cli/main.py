@@ -41,35 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _train_images(argv: list[str]) -> int:
-    # The image classifiers have their own trainer and options (symformer.train.images).
-    from ..train.images import main as images_main
+def _own_parser(label: str, entry: str, argv: list[str]) -> int:
+    """Run a subcommand that parses its own options (``symformer.train.<entry>``): the image
+    trainer, the GATr gravity benchmark (train and eval). User errors: one line, exit code 2."""
+    module, func = entry.rsplit(".", 1)
     try:
-        images_main(argv)
+        getattr(importlib.import_module(f"symformer.train.{module}"), func)(argv)
     except (ValueError, TypeError, FileNotFoundError) as e:
-        print(f"symformer train images: error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def _train_gravity(argv: list[str]) -> int:
-    # The GATr gravity benchmark: the n-body trainer on another data module (symformer.train.run).
-    from ..train.run import gravity_main
-    try:
-        gravity_main(argv)
-    except (ValueError, TypeError, FileNotFoundError) as e:
-        print(f"symformer train gravity: error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def _eval_gravity(argv: list[str]) -> int:
-    # Checkpoints of the gravity benchmark report their three test splits (symformer.train.run).
-    from ..train.run import gravity_eval_main
-    try:
-        gravity_eval_main(argv)
-    except (ValueError, TypeError, FileNotFoundError) as e:
-        print(f"symformer eval: error: {e}", file=sys.stderr)
+        print(f"symformer {label}: error: {e}", file=sys.stderr)
         return 2
     return 0
 
@@ -77,13 +56,13 @@ def _eval_gravity(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:2] == ["train", "images"]:
-        return _train_images(argv[2:])
+        return _own_parser("train images", "images.main", argv[2:])
     if argv[:2] == ["train", "gravity"]:
-        return _train_gravity(argv[2:])
+        return _own_parser("train gravity", "run.gravity_main", argv[2:])
     if argv[:1] == ["eval"]:
         from ..train.run import is_gravity_checkpoint
         if is_gravity_checkpoint(argv[1:]):
-            return _eval_gravity(argv[1:])
+            return _own_parser("eval", "run.gravity_eval_main", argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
