@@ -1,6 +1,7 @@
-"""Collect the rMD17 runs of MACE and NequIP into benchmarks/results/rmd17_mace_nequip.{json,md}.
+"""Collect the rMD17 runs of MACE, NequIP and the Equiformer-style potential into
+benchmarks/results/rmd17_mace_nequip.{json,md}.
 
-Each run folder is one ``symformer train rmd17 --model {mace,nequip} --out DIR`` (950 train + 50
+Each run folder is one ``symformer train rmd17 --model {mace,nequip,equiformer_potential} --out DIR`` (950 train + 50
 validation configurations of split 01, tested on the 1000 test configurations; see
 ``symformer/train/configs/rmd17/{mace,nequip}.yaml``). The test-set MAE of the best-validation
 EMA weights is set beside the published numbers, with epochs, wall time and the commands; the
@@ -51,7 +52,7 @@ def collect(run: Path, note: str) -> dict:
 
 
 def write_markdown(rows: list[dict], path: Path) -> None:
-    lines = ["# rMD17: MACE and NequIP (symformer, CPU budget)", "",
+    lines = ["# rMD17: MACE, NequIP and the Equiformer-style potential (symformer, CPU budget)", "",
              "950 train + 50 validation configurations of split 01, test on its 1000 test "
              "configurations; MAE of the best-validation EMA weights. float32, 1 thread on a "
              "2-core machine shared with other jobs. Published numbers come from GPU training "
