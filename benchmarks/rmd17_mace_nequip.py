@@ -1,9 +1,9 @@
 """Collect the rMD17 runs of MACE, NequIP and the Equiformer-style potential into
 benchmarks/results/rmd17_mace_nequip.{json,md}.
 
-Each run folder is one ``symformer train rmd17 --model {mace,nequip,equiformer_potential} --out DIR`` (950 train + 50
-validation configurations of split 01, tested on the 1000 test configurations; see
-``symformer/train/configs/rmd17/{mace,nequip}.yaml``). The test-set MAE of the best-validation
+Each run folder is one ``symformer train rmd17 --model {mace,nequip,equiformer_potential}
+--out DIR`` (950 train + 50 validation configurations of split 01, tested on the 1000 test
+configurations; see ``symformer/train/configs/rmd17/<model>.yaml``). The test-set MAE of the best-validation
 EMA weights is set beside the published numbers, with epochs, wall time and the commands; the
 exported ``model.pt`` is copied to
 ``benchmarks/checkpoints/rmd17_mace_nequip/<molecule>_<model>.pt`` (loadable with
