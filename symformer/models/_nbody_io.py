@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from symformer.data.graphs import knn_graph
+from symformer.primitives.scatter import scatter_sum
 
 __all__ = ["NBODY_IN_TYPES", "EXAMPLE_SYSTEMS", "EXAMPLE_PARTICLES", "EXAMPLE_NODES",
            "example_inputs", "check_nbody_inputs", "fully_connected_edges", "system_edges",
@@ -217,7 +218,7 @@ class MessageGraph:
         """``sum_j t_ij`` over the incoming edges of each node: ``(E, ...) -> (N, ...)``."""
         if self.regular:
             return t.view(self.num_nodes, self.k, *t.shape[1:]).sum(1)
-        return t.new_zeros((self.num_nodes, *t.shape[1:])).index_add_(0, self.dst, t)
+        return scatter_sum(t, self.dst, self.num_nodes)
 
     def inv_degree(self, dtype: torch.dtype) -> Tensor:
         """``1 / in-degree`` (1 for nodes without incoming edges), shape (N,)."""
