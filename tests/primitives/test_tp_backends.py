@@ -40,6 +40,51 @@ def test_so2_equals_cg_with_edge_harmonics(L, Lout, weight_mode, dtype, generato
         assert (out - ref).abs().max() <= tol * ref.abs().max()
 
 
+
+def test_so2_in_edge_chunks_equals_cg_with_gradients(monkeypatch, generator):
+    # Chunks of 3 edges (11 edges: the last chunk is short), per-edge weights, gradients too.
+    import symformer.primitives.tp.so2 as so2
+    monkeypatch.setattr(so2, "EDGE_CHUNK", 3)
+    spec = _edge_spec(3, 3)
+    vec = torch.randn(11, 3, generator=generator, dtype=torch.float64)
+    x = torch.randn(11, spec.irreps_in1.dim, generator=generator, dtype=torch.float64,
+                    requires_grad=True)
+    w = torch.randn(11, spec.weight_numel, generator=generator, dtype=torch.float64,
+                    requires_grad=True)
+    y = spherical_harmonics(3, vec)
+    ref = tensor_product(x, y, spec, w, "cg")
+    out = tensor_product(x, None, spec, w, "so2", edge_vec=vec)
+    torch.testing.assert_close(out, ref)
+    g = torch.randn(out.shape, generator=generator, dtype=torch.float64)
+    for a, b in zip(torch.autograd.grad(out, (x, w), g), torch.autograd.grad(ref, (x, w), g)):
+        torch.testing.assert_close(a, b)
+
+
+def test_so2_edge_message_antisymmetric_paths_against_direct_contraction(monkeypatch,
+                                                                         generator):
+    # Paths with l1 + l2 + l3 odd couple m to -m in the edge frame; oracle: the plain
+    # contraction sum_p w_p CG_p[m1, m2, m3] x[l1, m1] Y[l2, m2], chunked and with given frames.
+    import symformer.primitives.tp.so2 as so2
+    from symformer.primitives import clebsch_gordan
+    monkeypatch.setattr(so2, "EDGE_CHUNK", 4)
+    paths = [(1, 1, 1), (2, 1, 2), (1, 2, 2), (2, 2, 1), (1, 1, 0), (2, 2, 2)]
+    n, c = 9, 2
+    vec = torch.randn(n, 3, generator=generator, dtype=torch.float64)
+    x = torch.randn(n, 9, c, generator=generator, dtype=torch.float64)
+    w = torch.randn(n, len(paths), c, generator=generator, dtype=torch.float64)
+    y = spherical_harmonics(2, vec)
+    ref = torch.zeros(n, 9, c, dtype=torch.float64)
+    for p, (l1, l2, l3) in enumerate(paths):
+        cg = clebsch_gordan(l1, l2, l3, torch.float64)
+        ref[:, l3 * l3:(l3 + 1) ** 2] += torch.einsum(
+            "nic,nj,ijk,nc->nkc", x[:, l1 * l1:(l1 + 1) ** 2], y[:, l2 * l2:(l2 + 1) ** 2], cg,
+            w[:, p])
+    out = so2.so2_edge_message(x, vec, paths, w, 2)
+    torch.testing.assert_close(out, ref)
+    frames = so2.edge_wigner_blocks(vec, 2)
+    torch.testing.assert_close(so2.so2_edge_message(x, vec, paths, w[0], 2, wigner=frames),
+                               so2.so2_edge_message(x, vec, paths, w[:1].expand(n, -1, -1), 2))
+
 def test_gaunt_path_weight_is_the_integral_of_three_harmonics():
     # Independent quadrature: midpoint rule in (theta, phi) with many points.
     n = 400
