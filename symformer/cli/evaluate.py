@@ -1,11 +1,16 @@
-"""``symformer eval CHECKPOINT [--split test]``: evaluate a saved model on its task (nbody, or a
-molecular task: rmd17, qm9, atoms)."""
+"""``symformer eval CHECKPOINT [--split S]``: evaluate a saved model on its task (nbody, gravity,
+or a molecular task: rmd17, qm9, atoms). The checkpoint is loaded once; the task it records (or
+``--task``) picks the evaluator."""
 
 from __future__ import annotations
 
 import argparse
 
 __all__ = ["add_parser", "run"]
+
+_SPLITS = ("train", "val", "test")
+#: gravity adds two test splits, and "all" (test, ood and objects) is its default
+_GRAVITY_SPLITS = (*_SPLITS, "ood", "objects", "all")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,10 +26,17 @@ def run(args: argparse.Namespace) -> int:
     task = args.task or extra.get("task")
     if task is None:
         raise ValueError(f"checkpoint {args.checkpoint!r} does not record its task; pass --task")
+    if task == "gravity":
+        return _run_gravity(model, args)
+    if args.split is None:
+        args.split = "test"
+    elif args.split not in _SPLITS:
+        raise ValueError(f"--split {args.split!r} is a gravity split; task {task!r} has "
+                         f"{', '.join(_SPLITS)}")
     if task in ("rmd17", "qm9", "atoms"):
         return _run_molecular(model, extra, args)
     if task != "nbody":
-        raise ValueError(f"unknown task {task!r}; available: nbody, rmd17, qm9, atoms")
+        raise ValueError(f"unknown task {task!r}; available: nbody, gravity, rmd17, qm9, atoms")
     from ..data.nbody import PUBLISHED_MSE, load_split
 
     dtype = next((p.dtype for p in model.parameters()), None)
@@ -45,6 +57,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_gravity(model, args: argparse.Namespace) -> int:
+    # MSE on the test, ood and objects splits (5000 systems each, as released) or on one split
+    from ..train.run import evaluate_gravity
+    from ._table import format_table
+
+    n = 5000 if args.n is None else args.n
+    if n < 1:
+        raise ValueError(f"--n must be positive, got {n}")
+    split = args.split or "all"
+    row = evaluate_gravity(model, splits=("test", "ood", "objects") if split == "all" else (split,),
+                           n=n, batch_size=args.batch_size,
+                           equivariance_systems=args.equivariance_systems)
+    cells = [f"{v:.4g}" if isinstance(v, float) else ("-" if v is None else str(v))
+             for v in row.values()]
+    print(format_table(list(row), [cells]))
+    return 0
+
+
 def _run_molecular(model, extra: dict, args: argparse.Namespace) -> int:
     from ..train.mol_eval import MOL_RESULT_HEADERS, evaluate_molecular_checkpoint, mol_result_row
     from ._table import format_table
@@ -59,11 +89,14 @@ def _run_molecular(model, extra: dict, args: argparse.Namespace) -> int:
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("eval", help="evaluate a saved model on its task",
                               description="Load a model saved by 'symformer train' (model.pt) and "
-                                          "report its error (n-body MSE; molecular energy and "
-                                          "force MAE) and equivariance error.")
+                                          "report its error (n-body MSE; gravity MSE on the test, "
+                                          "ood and objects splits; molecular energy and force "
+                                          "MAE) and equivariance error.")
     p.add_argument("checkpoint", help="path of a symformer checkpoint (model.pt)")
-    p.add_argument("--split", choices=("train", "val", "test"), default="test")
-    p.add_argument("--n", type=int, default=None, help="only the first N systems of the split")
+    p.add_argument("--split", choices=_GRAVITY_SPLITS, default=None,
+                   help="default test; gravity: all (test, ood and objects)")
+    p.add_argument("--n", type=int, default=None,
+                   help="only the first N systems of the split (gravity: default 5000)")
     p.add_argument("--task", default=None, help="task, when the checkpoint does not record it")
     p.add_argument("--batch-size", type=int, default=500, dest="batch_size")
     p.add_argument("--equivariance-systems", type=int, default=4, dest="equivariance_systems")

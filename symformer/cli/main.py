@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _own_parser(label: str, entry: str, argv: list[str]) -> int:
     """Run a subcommand that parses its own options (``symformer.train.<entry>``): the image
-    trainer, the GATr gravity benchmark (train and eval). User errors: one line, exit code 2."""
+    trainer and the GATr gravity benchmark trainer. User errors: one line, exit code 2."""
     module, func = entry.rsplit(".", 1)
     try:
         getattr(importlib.import_module(f"symformer.train.{module}"), func)(argv)
@@ -59,10 +59,6 @@ def main(argv: list[str] | None = None) -> int:
         return _own_parser("train images", "images.main", argv[2:])
     if argv[:2] == ["train", "gravity"]:
         return _own_parser("train gravity", "run.gravity_main", argv[2:])
-    if argv[:1] == ["eval"]:
-        from ..train.run import is_gravity_checkpoint
-        if is_gravity_checkpoint(argv[1:]):
-            return _own_parser("eval", "run.gravity_eval_main", argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

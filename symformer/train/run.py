@@ -9,7 +9,7 @@ where the uninterrupted run would have ended.
 Tasks: ``nbody`` (charged 5-body) and ``gravity`` (the GATr benchmark, whose metrics add the
 MSE of the best model on the ``ood`` and ``objects`` splits); :func:`gravity_config` resolves a
 gravity config, :func:`gravity_main` is ``symformer train gravity`` and
-:func:`gravity_eval_main` is ``symformer eval`` on a checkpoint of a gravity run.
+:func:`evaluate_gravity` is what ``symformer eval`` reports for a gravity checkpoint.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from .nbody import GravityDataModule, NBodyDataModule
 from .plots import plot_loss_curve
 
 __all__ = ["run_training", "default_run_dir", "DTYPES", "gravity_config", "gravity_main",
-           "gravity_eval_main", "is_gravity_checkpoint", "GRAVITY_EXTRA_SPLITS"]
+           "evaluate_gravity", "GRAVITY_EXTRA_SPLITS"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _PRECISION = {"float32": "32-true", "float64": "64-true"}
@@ -238,63 +238,36 @@ def gravity_main(argv: Sequence[str]) -> dict[str, Any]:
     return metrics
 
 
-def is_gravity_checkpoint(argv: Sequence[str]) -> bool:
-    """Whether ``symformer eval`` arguments name a gravity checkpoint (``--task gravity``, or
-    the first positional argument is a checkpoint whose recorded task is ``gravity``)."""
-    from ..checkpoint import load_checkpoint
+def evaluate_gravity(model: torch.nn.Module, *, splits: Sequence[str] = ("test", "ood", "objects"),
+                     n: int = 5000, batch_size: int = 500,
+                     equivariance_systems: int = 4) -> dict[str, Any]:
+    """A gravity model's row of ``symformer eval``: ``model``, ``"<split> MSE"`` on the first
+    ``n`` systems of each of ``splits``, ``"published (test)"`` and ``"equivariance error"``.
 
-    argv = list(argv)
-    if "--task=gravity" in argv or any(a == "--task" and b == "gravity"
-                                       for a, b in zip(argv, argv[1:])):
-        return True
-    path = next((a for a in argv if not a.startswith("-")), None)
-    if path is None or not Path(path).is_file():
-        return False
-    try:
-        extra = load_checkpoint(path).get("extra", {})
-    except Exception:  # not a symformer checkpoint: the n-body evaluator reports it
-        return False
-    return isinstance(extra, dict) and extra.get("task") == "gravity"
-
-
-def gravity_eval_main(argv: Sequence[str]) -> dict[str, Any]:
-    """``symformer eval CHECKPOINT`` for a gravity model: MSE on the test, ood and objects
-    splits (``--split`` for one), the equivariance error; prints a table, returns the row."""
-    import argparse
-
-    from .. import load
-    from ..cli._table import format_table
+    Parameters
+    ----------
+    model : Module
+        A loaded n-body model (:func:`symformer.load`), evaluated in its parameters' dtype.
+    splits : sequence of str
+        Keys of :data:`symformer.train.nbody.GRAVITY_SPLIT_NAMES`.
+    n : int
+        Systems per split (the release has 5000).
+    """
     from ..data.gravity import PUBLISHED_GRAVITY_MSE
     from ..models import config_of
-    from .evaluate import equivariance_error_of, evaluate_nbody
-    from .nbody import GRAVITY_SPLIT_NAMES, gravity_systems
+    from .evaluate import evaluate_nbody
+    from .nbody import gravity_systems
 
-    p = argparse.ArgumentParser(prog="symformer eval", allow_abbrev=False,
-                                description="Evaluate a model trained on the gravity benchmark.")
-    p.add_argument("checkpoint")
-    p.add_argument("--split", choices=(*GRAVITY_SPLIT_NAMES, "all"), default="all",
-                   help="one split, or all of test, ood and objects (default)")
-    p.add_argument("--n", type=int, default=5000, help="systems per split (release: 5000)")
-    p.add_argument("--task", choices=("gravity",), default="gravity")
-    p.add_argument("--batch-size", type=int, default=500, dest="batch_size")
-    p.add_argument("--equivariance-systems", type=int, default=4, dest="equivariance_systems")
-    p.add_argument("--device", default="cpu")
-    args = p.parse_args(list(argv))
-    if args.n < 1:
-        raise ValueError(f"--n must be positive, got {args.n}")
-    model = load(args.checkpoint, map_location=args.device)
+    if n < 1:
+        raise ValueError(f"n must be positive, got {n}")
     dtype = next((q.dtype for q in model.parameters()), torch.float32)
-    splits = ("test", "ood", "objects") if args.split == "all" else (args.split,)
     name = config_of(model)["name"]
     row: dict[str, Any] = {"model": name}
     for split in splits:
-        data = gravity_systems(split, args.n, dtype)
-        row[f"{split} MSE"] = evaluate_nbody(model, data, batch_size=args.batch_size)
+        data = gravity_systems(split, n, dtype)
+        row[f"{split} MSE"] = evaluate_nbody(model, data, batch_size=batch_size)
     row["published (test)"] = PUBLISHED_GRAVITY_MSE.get(name)
     row["equivariance error"] = equivariance_error_of(
-        model, gravity_systems("test", max(args.equivariance_systems, 1), dtype),
-        n_systems=args.equivariance_systems)
-    cells = [f"{v:.4g}" if isinstance(v, float) else ("-" if v is None else str(v))
-             for v in row.values()]
-    print(format_table(list(row), [cells]))
+        model, gravity_systems("test", max(equivariance_systems, 1), dtype),
+        n_systems=equivariance_systems)
     return row

@@ -8,7 +8,7 @@ import torch
 import symformer
 from symformer.cli.main import main
 from symformer.train.nbody import GravityDataModule, gravity_systems
-from symformer.train.run import gravity_config, is_gravity_checkpoint
+from symformer.train.run import evaluate_gravity, gravity_config
 
 
 @pytest.mark.parametrize("model", ["gatr", "transformer", "symformer3d"])
@@ -71,16 +71,38 @@ def test_train_gravity_run_folder(gravity_run, toy_model):
                                                                                rel=1e-5)
 
 
-def test_eval_gravity_checkpoint(gravity_run, capsys):
+def test_eval_gravity_checkpoint(gravity_run, capsys, monkeypatch):
     ckpt = str(gravity_run / "model.pt")
-    assert is_gravity_checkpoint([ckpt]) and is_gravity_checkpoint(["x.pt", "--task", "gravity"])
-    assert not is_gravity_checkpoint(["missing.pt"])
+    loads = []
+    real_load = symformer.load
+    monkeypatch.setattr(symformer, "load", lambda *a, **k: loads.append(a) or real_load(*a, **k))
     capsys.readouterr()
     assert main(["eval", ckpt, "--n", "16"]) == 0
+    assert len(loads) == 1  # the task is read from the one loaded checkpoint
     out = capsys.readouterr().out
     m = json.loads((gravity_run / "metrics.json").read_text())
     assert "ood MSE" in out and "objects MSE" in out and f"{m['test_mse']:.4g}" in out
     assert main(["eval", ckpt, "--n", "0"]) == 2
+    assert "--n must be positive" in capsys.readouterr().err
+
+
+def test_eval_gravity_one_split_and_task_option(gravity_run, capsys):
+    ckpt = str(gravity_run / "model.pt")
+    m = json.loads((gravity_run / "metrics.json").read_text())
+    capsys.readouterr()
+    assert main(["eval", ckpt, "--split", "ood", "--n", "16", "--task", "gravity"]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "ood MSE" in header and "test MSE" not in header and "objects MSE" not in header
+    # gravity-only splits are user errors on the other tasks
+    assert main(["eval", ckpt, "--task", "nbody", "--split", "ood"]) == 2
+    assert "gravity split" in capsys.readouterr().err
+    model = symformer.load(ckpt)
+    row = evaluate_gravity(model, splits=("ood",), n=16, equivariance_systems=2)
+    assert list(row) == ["model", "ood MSE", "published (test)", "equivariance error"]
+    assert row["ood MSE"] == pytest.approx(m["ood_mse"], rel=1e-5)
+    assert row["equivariance error"] < 1e-4
+    with pytest.raises(ValueError, match="n must be positive"):
+        evaluate_gravity(model, n=0)
 
 
 def test_train_gravity_user_errors(toy_model, tmp_path, capsys):
