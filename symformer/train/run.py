@@ -14,9 +14,12 @@ gravity config, :func:`gravity_main` is ``symformer train gravity`` and
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sys
 import time
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
@@ -38,11 +41,35 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _PRECISION = {"float32": "32-true", "float64": "64-true"}
 #: gravity test splits evaluated after training (as many systems as the test split)
 GRAVITY_EXTRA_SPLITS = ("ood", "objects")
+# Lightning noise dropped during a run, and nothing else: the cloud-logging tip logged at every
+# Trainer construction, and the FutureWarning torch raises when Lightning's pytree helper
+# builds a LeafSpec (Lightning's code, not ours).
+_LITLOGGER_TIP = "try installing [litlogger]"
+_LEAFSPEC_WARNING = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
 
 
 def default_run_dir(task: str, model_name: str, root: str | Path = "runs") -> Path:
     """``runs/<task>/<model>-<timestamp>``."""
     return Path(root) / task / f"{model_name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def _not_litlogger_tip(record: logging.LogRecord) -> bool:
+    return _LITLOGGER_TIP not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_lightning():
+    """Within: no litlogger tip, no LeafSpec deprecation warning; both filters go on exit."""
+    from lightning.pytorch.utilities.rank_zero import rank_zero_module
+
+    log = rank_zero_module.log  # the logger of Lightning's rank_zero_info
+    log.addFilter(_not_litlogger_tip)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_LEAFSPEC_WARNING, category=FutureWarning)
+            yield
+    finally:
+        log.removeFilter(_not_litlogger_tip)
 
 
 def _build(config: dict, run_dir: Path, callbacks: Sequence[L.Callback], cache_dir):
@@ -105,22 +132,23 @@ def run_training(config: dict, out: str | Path, *, resume: bool = False,
     deterministic_before = torch.are_deterministic_algorithms_enabled()
     warn_only_before = torch.is_deterministic_algorithms_warn_only_enabled()
     t0 = time.perf_counter()
-    try:
-        L.seed_everything(config["seed"], workers=True, verbose=False)
-        data, module, trainer = _build(config, run_dir, callbacks, cache_dir)
-        trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume else None)
-        ckpt_cb = trainer.checkpoint_callback
-        best_path = ckpt_cb.best_model_path if ckpt_cb is not None else ""
-        if not best_path or not Path(best_path).is_file():
-            raise RuntimeError("training produced no best checkpoint (no validation epoch ran)")
-        # trainer.test(ckpt_path=best) restores callback states from the best checkpoint, which
-        # would cut the history at the best epoch: keep the full one.
-        history = next(cb for cb in trainer.callbacks if isinstance(cb, History))
-        epochs = [dict(r) for r in history.epochs]
-        test = trainer.test(module, datamodule=data, ckpt_path=best_path, verbose=False)
-        best = torch.load(best_path, map_location="cpu", weights_only=True)
-    finally:
-        torch.use_deterministic_algorithms(deterministic_before, warn_only=warn_only_before)
+    with _quiet_lightning():
+        try:
+            L.seed_everything(config["seed"], workers=True, verbose=False)
+            data, module, trainer = _build(config, run_dir, callbacks, cache_dir)
+            trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume else None)
+            ckpt_cb = trainer.checkpoint_callback
+            best_path = ckpt_cb.best_model_path if ckpt_cb is not None else ""
+            if not best_path or not Path(best_path).is_file():
+                raise RuntimeError("training produced no best checkpoint (no validation epoch ran)")
+            # trainer.test(ckpt_path=best) restores callback states from the best checkpoint, which
+            # would cut the history at the best epoch: keep the full one.
+            history = next(cb for cb in trainer.callbacks if isinstance(cb, History))
+            epochs = [dict(r) for r in history.epochs]
+            test = trainer.test(module, datamodule=data, ckpt_path=best_path, verbose=False)
+            best = torch.load(best_path, map_location="cpu", weights_only=True)
+        finally:
+            torch.use_deterministic_algorithms(deterministic_before, warn_only=warn_only_before)
     history.epochs = epochs
     if not trainer.is_global_zero:
         return {}
