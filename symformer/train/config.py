@@ -21,7 +21,9 @@ from typing import Any, Iterable
 __all__ = ["DEFAULTS", "TASKS", "default_config_path", "load_config", "parse_overrides",
            "apply_overrides", "resolve_config"]
 
-TASKS = ("nbody",)
+#: n-body style tasks: the charged 5-body benchmark of EGNN and GATr's gravity benchmark (same
+#: settings, packaged configs under ``configs/<task>/``)
+TASKS = ("nbody", "gravity")
 
 DEFAULTS: dict[str, Any] = {
     "task": "nbody",
@@ -215,4 +217,7 @@ def resolve_config(task: str, model_name: str, *, config_file: str | Path | None
     config = apply_overrides(config, dict(overrides or {}))
     if config["model_name"] != model_name:
         raise ValueError("the model is chosen with --model, not with a model_name override")
+    if config["task"] != task:
+        raise ValueError(f"task: the config sets {config['task']!r} but the run is for {task!r}; "
+                         "the task is chosen by the command, not by a config key")
     return config

@@ -221,10 +221,7 @@ def gravity_config(model_name: str, *, config_file: str | Path | None = None,
         known = sorted(p.stem for p in folder.glob("*.yaml"))
         raise ValueError(f"model: no gravity config for {model_name!r} (packaged: "
                          f"{', '.join(known)}); pass --config FILE")
-    # The shared resolver validates every key; the task is switched afterwards.
-    config = resolve_config("nbody", model_name, config_file=path, overrides=overrides)
-    config["task"] = "gravity"
-    return config
+    return resolve_config("gravity", model_name, config_file=path, overrides=overrides)
 
 
 def gravity_main(argv: Sequence[str]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from symformer.train.config import (DEFAULTS, apply_overrides, default_config_path,
+from symformer.train.config import (DEFAULTS, TASKS, apply_overrides, default_config_path,
                                     parse_overrides, resolve_config)
 
 pytestmark = pytest.mark.usefixtures("toy_model")
@@ -61,11 +61,42 @@ def test_yaml_then_overrides(tmp_path):
 def test_packaged_configs_are_valid():
     from symformer.models import available
 
-    for name in available("model"):
-        path = default_config_path("nbody", name)
-        if path is not None:
-            cfg = resolve_config("nbody", name)
-            assert cfg["model_name"] == name
+    found = set()
+    for task in TASKS:
+        for name in available("model"):
+            path = default_config_path(task, name)
+            if path is not None:
+                cfg = resolve_config(task, name)
+                assert cfg["model_name"] == name and cfg["task"] == task
+                found.add(task)
+    assert found == set(TASKS)  # every task has packaged configs
+
+
+def test_gravity_is_a_task_of_its_own(tmp_path):
+    from symformer.train.run import gravity_config
+
+    cfg = resolve_config("gravity", "gatr", overrides={"epochs": 2})
+    assert cfg["task"] == "gravity" and cfg["epochs"] == 2
+    assert cfg["n_train"] == 1000 and cfg["model"]["blocks"] == 4  # configs/gravity/gatr.yaml
+    assert resolve_config("nbody", "gatr")["n_train"] == 3000  # configs/nbody/gatr.yaml
+    assert gravity_config("gatr", overrides={"epochs": 2}) == cfg
+    f = tmp_path / "cfg.yaml"
+    f.write_text("n_train: 16\nmodel:\n  hidden: 4\n")
+    cfg = resolve_config("gravity", "_toy_nbody", config_file=f)
+    assert cfg["task"] == "gravity" and cfg["n_train"] == 16 and cfg["model"] == {"hidden": 4}
+
+
+def test_the_task_is_not_a_config_key_to_change(tmp_path):
+    f = tmp_path / "cfg.yaml"
+    f.write_text("task: gravity\n")
+    with pytest.raises(ValueError, match="task"):
+        resolve_config("nbody", "_toy_nbody", config_file=f)
+    with pytest.raises(ValueError, match="task"):
+        resolve_config("gravity", "_toy_nbody", overrides={"task": "nbody"})
+    with pytest.raises(ValueError, match="'task'"):
+        resolve_config("nbody", "_toy_nbody", overrides={"task": "chess"})
+    f.write_text("task: nbody\n")  # naming the run's own task is fine
+    assert resolve_config("nbody", "_toy_nbody", config_file=f)["task"] == "nbody"
 
 
 @settings(max_examples=20, deadline=None)
