@@ -26,6 +26,12 @@ SPECS = {
         "3x0e+3x1o+3x2e", "2x0e+2x1o", "3x0e+3x1o+3x2e+3x1e", weight_mode=wm),
     "uuu": lambda wm: TensorProductSpec.channelwise(
         "3x0e+3x1o+3x2e", "3x0e+3x1o", "3x0e+3x1o+3x2e+3x1e", weight_mode=wm, mode="uuu"),
+    # Degrees <= 1 (the closed-form kernel): every pattern incl. the cross product 1o x 1o -> 1e,
+    # mixed multiplicities, odd-parity inputs.
+    "uvu_small": lambda wm: TensorProductSpec.channelwise(
+        "3x0e+2x1o+2x0o", "1x0e+1x1o", "3x0e+2x1o+2x1e+2x0o+3x1o", weight_mode=wm),
+    "uuu_small": lambda wm: TensorProductSpec.channelwise(
+        "2x0e+2x1o", "2x0e+2x1o", "2x0e+2x1o+2x1e", weight_mode=wm, mode="uuu"),
 }
 
 

@@ -1,7 +1,8 @@
 """Dense Clebsch-Gordan backend: the reference, exact for every spec.
 
-Channel-wise products with a single-copy ``y`` (edge messages) run the fused kernel of
-:mod:`._fused`. Otherwise instructions are grouped by their input pair ``(i_in1, i_in2)``;
+Channel-wise products whose paths all have degrees <= 1 run the closed forms of
+:mod:`._small`; other channel-wise products with a single-copy ``y`` (edge messages) run the
+fused kernel of :mod:`._fused`. Otherwise instructions are grouped by their input pair ``(i_in1, i_in2)``;
 per group the CG tensors of all its instructions (each times its normalisation constant
 ``c_ins``) are concatenated into one table ``[d1 d2, sum d3]``, so that a group costs one outer
 product and one matrix multiply (``uuu``), whatever its number of output degrees. Other channel
@@ -19,6 +20,7 @@ from torch import Tensor
 from ._eager import run_eagerly
 from ..clebsch_gordan import clebsch_gordan
 from ._fused import fused_applies, fused_tensor_product
+from ._small import small_applies, small_tensor_product
 from .spec import TensorProductSpec
 
 __all__ = ["cg_tensor_product_spec", "group_tables"]
@@ -84,6 +86,8 @@ def cg_tensor_product_spec(x: Tensor, y: Tensor, spec: TensorProductSpec,
     if weights is not None and weights.dim() > 1:
         weights = weights.expand(*batch, weights.shape[-1]).reshape(-1, weights.shape[-1])
     n = x.shape[0]
+    if small_applies(spec):
+        return small_tensor_product(x, y, spec, weights).reshape(*batch, spec.irreps_out.dim)
     if fused_applies(spec):
         return fused_tensor_product(x, y, spec, weights).reshape(*batch, spec.irreps_out.dim)
     s1, s2 = spec.irreps_in1.slices(), spec.irreps_in2.slices()
