@@ -5,8 +5,10 @@ term of ``irreps_in1`` the same multiplicity ``C`` (so ``mul_out = C``). Per ter
 (degree l1), over all instructions reading it:
 
     A[n, s, i] = sum_j y[n, j] T_a[j, s, i]      one GEMM over all of y (no channel factor)
-    z[n, s, c] = sum_i A[n, s, i] x_a[n, c, i]   one batched matmul (x_a is a view of x)
-    acc[n, out(s), c] += z[n, s, c] w[n, inst(s), c]   one row gather, multiply, index_add
+    z[n, s, c] = sum_i A[n, s, i] x_a[n, c, i]   broadcast multiply-adds (d1 <= 3) or one
+                                                 batched matmul (x_a: a view of x's term)
+    acc[n, out(s), c] += z[n, s, c] w[n, inst(s), c]   one row gather, multiply, in-place
+                                                       index_add
 
 with ``s`` running over the output components of those instructions and the normalisation
 constants folded into ``T_a``. A few large operations per input degree replace several small
@@ -73,24 +75,18 @@ def _tables(spec: TensorProductSpec, dtype: torch.dtype, device: torch.device):
         for c in range(mul):
             idx_out[so[o].start + c * ir.dim:so[o].start + (c + 1) * ir.dim] = \
                 (out_start[o] + torch.arange(ir.dim)) * mul + c
-    # Input gather: xu[n, row1_a + m, c] = x[n, start_a + c d_a + m] (rows grouped per term).
     C = spec.irreps_in1[0].mul
-    s1 = spec.irreps_in1.slices()
-    idx_in = torch.cat([(s1[a].start + torch.arange(C)[None, :] * ir.dim
-                         + torch.arange(ir.dim)[:, None]).reshape(-1)
-                        for a, (_, ir) in enumerate(spec.irreps_in1)])
-    return C, d_out, n_weighted, tuple(groups), idx_out.to(device), idx_in.to(device)
+    return C, d_out, n_weighted, tuple(groups), idx_out.to(device)
 
 
 def fused_tensor_product(x: Tensor, y: Tensor, spec: TensorProductSpec,
                          weights: Tensor | None) -> Tensor:
     """x : (N, dim1); y : (N, dim2); weights : (W,) or (N, W) or None. Returns (N, dim_out)."""
-    C, d_out, n_w, groups, idx_out, idx_in = _tables(spec, x.dtype, x.device)
+    C, d_out, n_w, groups, idx_out = _tables(spec, x.dtype, x.device)
     n = x.shape[0]
-    xu = x.index_select(-1, idx_in).view(n, -1, C)                       # [N, K1, C]
-    rows = [0]
-    for _, ir in spec.irreps_in1:
-        rows.append(rows[-1] + ir.dim)
+    # Terms of x as views of the mul_ir layout, [N, C, d1] (no gather of the whole input).
+    xs = [t.view(n, C, ir.dim) for t, (_, ir) in
+          zip(x.split([C * ir.dim for _, ir in spec.irreps_in1], -1), spec.irreps_in1)]
     w = None
     if n_w:
         w = weights.reshape(-1, n_w, C)                                  # [N|1, P_w, C]
@@ -99,16 +95,20 @@ def fused_tensor_product(x: Tensor, y: Tensor, spec: TensorProductSpec,
     acc = x.new_zeros(n, d_out, C)
     for a, table, slot, outcol in groups:
         d1 = spec.irreps_in1[a].ir.dim
-        xa = xu[:, rows[a]:rows[a + 1]]                                  # [N, d1, C]
+        xa = xs[a]                                                       # [N, C, d1]
         am = (y @ table).view(n, -1, d1)                                 # [N, S_a, d1]
         if d1 == 1:     # batched matmuls with an inner size of 1 or 3 are slow: broadcast
-            z = am * xa                                                  # [N, S_a, C]
-        elif d1 == 3:
-            z = (am[..., 0:1] * xa[:, 0:1]).addcmul_(am[..., 1:2], xa[:, 1:2]).addcmul_(
-                am[..., 2:3], xa[:, 2:3])
+            z = am * xa.view(n, 1, C)                                    # [N, S_a, C]
+            acc.index_add_(1, outcol, z if w is None else z * w.index_select(1, slot))
+            continue
+        xt = xa.transpose(1, 2).contiguous()                             # [N, d1, C]
+        if d1 == 3:     # unbind, not slices: one stack in the backward
+            (a0, a1, a2), (x0, x1, x2) = (t.unsqueeze(-1) for t in am.unbind(-1)), \
+                (t.unsqueeze(1) for t in xt.unbind(1))
+            z = torch.addcmul(torch.addcmul(a0 * x0, a1, x1), a2, x2)
         else:
-            z = torch.bmm(am, xa)
+            z = torch.bmm(am, xt)                                        # [N, S_a, C]
         if w is not None:
             z = z * w.index_select(1, slot)
-        acc = acc.index_add(1, outcol, z)
+        acc.index_add_(1, outcol, z)   # in place: no copy of acc per input term
     return acc.reshape(n, -1).index_select(-1, idx_out)                  # [N, dim_out]
