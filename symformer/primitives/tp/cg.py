@@ -23,7 +23,7 @@ from ._fused import fused_applies, fused_tensor_product
 from ._small import small_applies, small_tensor_product
 from .spec import TensorProductSpec
 
-__all__ = ["cg_tensor_product_spec", "group_tables"]
+__all__ = ["cg_tensor_product_spec", "group_tables", "broadcast_lead"]
 
 
 @run_eagerly  # constant tables: built once, opaque to the compiler
@@ -48,6 +48,15 @@ def group_tables(spec: TensorProductSpec, dtype: torch.dtype,
         out.append((a, b, tuple(ks), t.to(dtype=dtype, device=device),
                     ty.to(dtype=dtype, device=device)))
     return tuple(out)
+
+
+def broadcast_lead(shapes: list) -> torch.Size:
+    """``torch.broadcast_shapes`` with a fast path for the common case of equal shapes (the
+    general function costs about 50 us a call, a large share of a small product)."""
+    first = shapes[0]
+    if all(s == first for s in shapes[1:]):
+        return torch.Size(first)
+    return torch.broadcast_shapes(*shapes)
 
 
 def _split_weights(weights: Tensor | None, spec: TensorProductSpec) -> list[Tensor | None]:
@@ -80,23 +89,29 @@ def cg_tensor_product_spec(x: Tensor, y: Tensor, spec: TensorProductSpec,
     lead = [x.shape[:-1], y.shape[:-1]]
     if weights is not None and weights.dim() > 1:
         lead.append(weights.shape[:-1])
-    batch = torch.broadcast_shapes(*lead)
-    x = x.expand(*batch, x.shape[-1]).reshape(-1, x.shape[-1])
-    y = y.expand(*batch, y.shape[-1]).reshape(-1, y.shape[-1])
-    if weights is not None and weights.dim() > 1:
+    batch = broadcast_lead(lead)
+    if x.dim() != 2 or x.shape[:-1] != batch:
+        x = x.expand(*batch, x.shape[-1]).reshape(-1, x.shape[-1])
+    if y.dim() != 2 or y.shape[:-1] != batch:
+        y = y.expand(*batch, y.shape[-1]).reshape(-1, y.shape[-1])
+    if weights is not None and weights.dim() > 1 and (weights.dim() != 2
+                                                      or weights.shape[:-1] != batch):
         weights = weights.expand(*batch, weights.shape[-1]).reshape(-1, weights.shape[-1])
     n = x.shape[0]
     if small_applies(spec):
         return small_tensor_product(x, y, spec, weights).reshape(*batch, spec.irreps_out.dim)
     if fused_applies(spec):
         return fused_tensor_product(x, y, spec, weights).reshape(*batch, spec.irreps_out.dim)
-    s1, s2 = spec.irreps_in1.slices(), spec.irreps_in2.slices()
+    # split, not slices: the backward is one concatenation instead of a full-size zero gradient
+    # per slice
+    xs = x.split([mul * ir.dim for mul, ir in spec.irreps_in1], -1)
+    ys = y.split([mul * ir.dim for mul, ir in spec.irreps_in2], -1)
     ws = _split_weights(weights, spec)
     acc: list[Tensor | None] = [None] * len(spec.irreps_out)
     for a, b, ks, table, table_y in group_tables(spec, x.dtype, x.device):
         (m1, r1), (m2, r2) = spec.irreps_in1[a], spec.irreps_in2[b]
-        x1 = x[:, s1[a]].reshape(n, m1, r1.dim)                       # [N, u, i]
-        x2 = y[:, s2[b]].reshape(n, m2, r2.dim)                       # [N, v, j]
+        x1 = xs[a].reshape(n, m1, r1.dim)                             # [N, u, i]
+        x2 = ys[b].reshape(n, m2, r2.dim)                             # [N, v, j]
         if spec.mode == "uuu" or (spec.mode == "uvu" and m2 == 1):
             if m2 == 1:  # contract y with the table first: no channel factor in that step
                 a_y = (x2[:, 0] @ table_y).reshape(n, r1.dim, -1)     # [N, i, sum d3]

@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import functools
 
-import torch
 from torch import Tensor
 
 from ._uniform import uniform_shape_of
-from .cg import cg_tensor_product_spec
+from .cg import broadcast_lead, cg_tensor_product_spec
 from .cp import cp_available, cp_tensor_product
 from .gaunt import gaunt_available, gaunt_tensor_product
 from .grid import grid_available, grid_tensor_product
@@ -120,10 +119,14 @@ def tensor_product(x: Tensor, y: Tensor | None, spec: TensorProductSpec,
     lead = [x.shape[:-1]] + [t.shape[:-1] for t in (y, edge_vec) if t is not None]
     if weights is not None and weights.dim() > 1:
         lead.append(weights.shape[:-1])
-    batch = torch.broadcast_shapes(*lead)
+    batch = broadcast_lead(lead)
 
     def flat(t: Tensor | None) -> Tensor | None:
-        return None if t is None else t.expand(*batch, t.shape[-1]).reshape(-1, t.shape[-1])
+        if t is None:
+            return None
+        if t.shape[:-1] != batch:
+            t = t.expand(*batch, t.shape[-1])
+        return t.reshape(-1, t.shape[-1])
 
     x, y, edge_vec = flat(x), flat(y), flat(edge_vec)
     if weights is not None and weights.dim() > 1:
