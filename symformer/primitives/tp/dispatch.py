@@ -54,9 +54,10 @@ def available_backends(spec: TensorProductSpec) -> list[str]:
 
 
 def choose_backend(spec: TensorProductSpec, has_edge_vec: bool = False) -> str:
-    """The backend ``"auto"`` uses."""
+    """The backend ``"auto"`` uses: ``so2`` for edge messages of degree >= 2 given their edge
+    vectors (faster than ``cg`` from L = 2 on in the benchmark), ``grid`` for Gaunt specs."""
     avail = available_backends(spec)
-    if has_edge_vec and "so2" in avail and uniform_shape_of(spec).L1 >= 3:
+    if has_edge_vec and "so2" in avail and uniform_shape_of(spec).L1 >= 2:
         return "so2"
     return "grid" if "grid" in avail else "cg"
 
