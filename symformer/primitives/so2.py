@@ -110,6 +110,16 @@ def _apply(x: Tensor, w: Tensor) -> Tensor:
     return torch.matmul(x.unsqueeze(-2), w).squeeze(-2)
 
 
+def _matmul_rows(x: Tensor, w: Tensor) -> Tensor:
+    """x [..., r, n] times w [n, k] (shared) or [..., n, k] (per sample) -> [..., r, k].
+
+    Shared weights: one matrix product over all rows. ``torch.matmul`` on a strided x (a split
+    of the features) would otherwise broadcast w to every sample and run a batched product."""
+    if w.dim() == 2:
+        return (x.reshape(-1, x.shape[-1]) @ w).view(*x.shape[:-1], w.shape[-1])
+    return torch.matmul(x, w)
+
+
 def _index(rows: tuple[int, ...], device) -> Tensor:
     return torch.tensor(rows, dtype=torch.long, device=device)
 
@@ -208,10 +218,10 @@ def so2_linear(x: Tensor, weights: Weights, lmax_out: int, radial: Tensor | None
         x2 = xm.unflatten(-2, (2, -1)).flatten(-2)                  # [..., 2 (+m, -m), n C_in]
         w1, w2 = weights[m]
         if w2 is None:
-            parts.append(torch.matmul(x2, w1).flatten(-2))          # [..., 2 n_out C_out]
+            parts.append(_matmul_rows(x2, w1).flatten(-2))          # [..., 2 n_out C_out]
             continue
         # [xp | xn] @ [W1 | W2]: out_+ = xp W1 - xn W2, out_- = xp W2 + xn W1.
-        y = torch.matmul(x2, torch.cat([w1, w2], dim=-1))
+        y = _matmul_rows(x2, torch.cat([w1, w2], dim=-1))
         (p1, p2), (n1, n2) = (t.chunk(2, dim=-1) for t in y.unbind(-2))
         parts += [p1 - n2, p2 + n1]
     out = torch.cat(parts, dim=-1).unflatten(-1, (-1, c_out))       # [..., m-major, C_out]
