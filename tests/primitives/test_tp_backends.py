@@ -85,6 +85,21 @@ def test_so2_edge_message_antisymmetric_paths_against_direct_contraction(monkeyp
     torch.testing.assert_close(so2.so2_edge_message(x, vec, paths, w[0], 2, wigner=frames),
                                so2.so2_edge_message(x, vec, paths, w[:1].expand(n, -1, -1), 2))
 
+
+@pytest.mark.parametrize("irreps", ["2x0e+2x1o+2x2e", "1x1o+1x6e"])
+def test_cg_channelwise_kernel_gradients(irreps, generator):
+    # The component-major uuu kernel has a hand-written backward: check it and its derivative
+    # against finite differences, for pairs below and above its degree limit.
+    spec = TensorProductSpec.channelwise(irreps, irreps, irreps, mode="uuu",
+                                         weight_mode="external")
+    x, y = (torch.randn(3, spec.irreps_in1.dim, generator=generator, dtype=torch.float64,
+                        requires_grad=True) for _ in range(2))
+    w = torch.randn(3, spec.weight_numel, generator=generator, dtype=torch.float64,
+                    requires_grad=True)
+    fn = lambda a, b, c: tensor_product(a, b, spec, c, "cg")  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, y, w))
+    assert torch.autograd.gradgradcheck(fn, (x, y, w))
+
 def test_gaunt_path_weight_is_the_integral_of_three_harmonics():
     # Independent quadrature: midpoint rule in (theta, phi) with many points.
     n = 400

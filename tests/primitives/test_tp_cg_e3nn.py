@@ -30,6 +30,9 @@ SPECS = {
     # mixed multiplicities, odd-parity inputs.
     "uvu_small": lambda wm: TensorProductSpec.channelwise(
         "3x0e+2x1o+2x0o", "1x0e+1x1o", "3x0e+2x1o+2x1e+2x0o+3x1o", weight_mode=wm),
+    # Component-major kernel with one pair above its degree limit (samples-major there).
+    "uuu_mixed": lambda wm: TensorProductSpec.channelwise(
+        "2x0e+2x1o+2x6e", "2x0e+2x1o+2x6e", "2x0e+2x1o+2x6e+2x5o", weight_mode=wm, mode="uuu"),
     "uuu_small": lambda wm: TensorProductSpec.channelwise(
         "2x0e+2x1o", "2x0e+2x1o", "2x0e+2x1o+2x1e", weight_mode=wm, mode="uuu"),
 }

@@ -2,7 +2,8 @@
 
 Channel-wise products whose paths all have degrees <= 1 run the closed forms of
 :mod:`._small`; other channel-wise products with a single-copy ``y`` (edge messages) run the
-fused kernel of :mod:`._fused`. Otherwise instructions are grouped by their input pair ``(i_in1, i_in2)``;
+fused kernel of :mod:`._fused`, and other ``uuu`` products the component-major kernel of
+:mod:`._componentwise`. Otherwise instructions are grouped by their input pair ``(i_in1, i_in2)``;
 per group the CG tensors of all its instructions (each times its normalisation constant
 ``c_ins``) are concatenated into one table ``[d1 d2, sum d3]``, so that a group costs one outer
 product and one matrix multiply (``uuu``), whatever its number of output degrees. Other channel
@@ -20,6 +21,7 @@ from torch import Tensor
 from ._eager import run_eagerly
 from ..clebsch_gordan import clebsch_gordan
 from ._fused import fused_applies, fused_tensor_product
+from ._componentwise import componentwise_applies, componentwise_tensor_product
 from ._small import small_applies, small_tensor_product
 from .spec import TensorProductSpec
 
@@ -102,6 +104,9 @@ def cg_tensor_product_spec(x: Tensor, y: Tensor, spec: TensorProductSpec,
         return small_tensor_product(x, y, spec, weights).reshape(*batch, spec.irreps_out.dim)
     if fused_applies(spec):
         return fused_tensor_product(x, y, spec, weights).reshape(*batch, spec.irreps_out.dim)
+    if componentwise_applies(spec):
+        out = componentwise_tensor_product(x, y, spec, _split_weights(weights, spec))
+        return out.reshape(*batch, spec.irreps_out.dim)
     # split, not slices: the backward is one concatenation instead of a full-size zero gradient
     # per slice
     xs = x.split([mul * ir.dim for mul, ir in spec.irreps_in1], -1)
