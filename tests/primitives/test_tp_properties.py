@@ -55,6 +55,29 @@ def test_equivariant(backend, dtype, generator):
     assert_equivariant(fn, O3(), inputs, tin, tout, n_samples=2, generator=generator)
 
 
+
+# One spec per kernel of the cg backend: closed forms (degrees <= 1, cross product included),
+# fused edge message, component-major uuu (a pair above its degree limit included).
+CG_KERNEL_SPECS = {
+    "small": lambda: TensorProductSpec.channelwise("2x0e+2x1o", "1x0e+1x1o", "2x0e+2x1o+2x1e"),
+    "fused": lambda: TensorProductSpec.channelwise(_uni(2, 2), _uni(2, 1), _uni(2, 2)),
+    "componentwise": lambda: TensorProductSpec.channelwise("2x1o+2x6e", "2x1o+2x6e",
+                                                           "2x0e+2x1o+2x6e+2x5o", mode="uuu"),
+}
+
+
+@pytest.mark.parametrize("kernel", sorted(CG_KERNEL_SPECS))
+def test_cg_kernels_equivariant(kernel, dtype, generator):
+    from symformer.primitives.tp.cg import _kernel
+    spec = CG_KERNEL_SPECS[kernel]()
+    assert _kernel(spec) == kernel
+    w = torch.randn(4, spec.weight_numel, generator=generator, dtype=dtype)
+    inputs = tuple(torch.randn(4, irreps.dim, generator=generator, dtype=dtype)
+                   for irreps in (spec.irreps_in1, spec.irreps_in2))
+    assert_equivariant(lambda a, b: tensor_product(a, b, spec, w, "cg"), O3(), inputs,
+                       (str(spec.irreps_in1), str(spec.irreps_in2)), str(spec.irreps_out),
+                       n_samples=2, generator=generator)
+
 def test_cp_low_rank_equivariance_error_within_bound(generator):
     # Measured, not exact: the bound is twice the relative CP residual (module docstring).
     L = 2

@@ -99,15 +99,14 @@ def fused_tensor_product(x: Tensor, y: Tensor, spec: TensorProductSpec,
         am = (y @ table).view(n, -1, d1)                                 # [N, S_a, d1]
         if d1 == 1:     # batched matmuls with an inner size of 1 or 3 are slow: broadcast
             z = am * xa.view(n, 1, C)                                    # [N, S_a, C]
-            acc.index_add_(1, outcol, z if w is None else z * w.index_select(1, slot))
-            continue
-        xt = xa.transpose(1, 2).contiguous()                             # [N, d1, C]
-        if d1 == 3:     # unbind, not slices: one stack in the backward
-            (a0, a1, a2), (x0, x1, x2) = (t.unsqueeze(-1) for t in am.unbind(-1)), \
-                (t.unsqueeze(1) for t in xt.unbind(1))
-            z = torch.addcmul(torch.addcmul(a0 * x0, a1, x1), a2, x2)
         else:
-            z = torch.bmm(am, xt)                                        # [N, S_a, C]
+            xt = xa.transpose(1, 2).contiguous()                         # [N, d1, C]
+            if d1 == 3:     # unbind, not slices: one stack in the backward
+                (a0, a1, a2), (x0, x1, x2) = (t.unsqueeze(-1) for t in am.unbind(-1)), \
+                    (t.unsqueeze(1) for t in xt.unbind(1))
+                z = torch.addcmul(torch.addcmul(a0 * x0, a1, x1), a2, x2)
+            else:
+                z = torch.bmm(am, xt)                                    # [N, S_a, C]
         if w is not None:
             z = z * w.index_select(1, slot)
         acc.index_add_(1, outcol, z)   # in place: no copy of acc per input term

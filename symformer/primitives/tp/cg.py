@@ -25,7 +25,7 @@ from ._componentwise import componentwise_applies, componentwise_tensor_product
 from ._small import small_applies, small_tensor_product
 from .spec import TensorProductSpec
 
-__all__ = ["cg_tensor_product_spec", "group_tables", "broadcast_lead"]
+__all__ = ["cg_tensor_product_spec", "group_tables", "broadcast_lead", "flatten_lead"]
 
 
 @run_eagerly  # constant tables: built once, opaque to the compiler
@@ -61,6 +61,24 @@ def broadcast_lead(shapes: list) -> torch.Size:
     return torch.broadcast_shapes(*shapes)
 
 
+def flatten_lead(t: Tensor, batch: torch.Size) -> Tensor:
+    """``t`` (..., d) broadcast to ``batch`` and flattened to (prod(batch), d); no copy when it
+    already has that shape."""
+    if t.shape[:-1] != batch:
+        t = t.expand(*batch, t.shape[-1])
+    return t.reshape(-1, t.shape[-1])
+
+
+@functools.lru_cache(maxsize=None)
+def _kernel(spec: TensorProductSpec) -> str:
+    """Which kernel runs ``spec`` (decided once per spec, not on every call)."""
+    if small_applies(spec):
+        return "small"
+    if fused_applies(spec):
+        return "fused"
+    return "componentwise" if componentwise_applies(spec) else "groups"
+
+
 def _split_weights(weights: Tensor | None, spec: TensorProductSpec) -> list[Tensor | None]:
     """Weight of each instruction as (1 or N, *path_shape), or None when it has none.
 
@@ -92,20 +110,18 @@ def cg_tensor_product_spec(x: Tensor, y: Tensor, spec: TensorProductSpec,
     if weights is not None and weights.dim() > 1:
         lead.append(weights.shape[:-1])
     batch = broadcast_lead(lead)
-    if x.dim() != 2 or x.shape[:-1] != batch:
-        x = x.expand(*batch, x.shape[-1]).reshape(-1, x.shape[-1])
-    if y.dim() != 2 or y.shape[:-1] != batch:
-        y = y.expand(*batch, y.shape[-1]).reshape(-1, y.shape[-1])
-    if weights is not None and weights.dim() > 1 and (weights.dim() != 2
-                                                      or weights.shape[:-1] != batch):
-        weights = weights.expand(*batch, weights.shape[-1]).reshape(-1, weights.shape[-1])
+    x, y = flatten_lead(x, batch), flatten_lead(y, batch)
+    if weights is not None and weights.dim() > 1:
+        weights = flatten_lead(weights, batch)
     n = x.shape[0]
-    if small_applies(spec):
-        return small_tensor_product(x, y, spec, weights).reshape(*batch, spec.irreps_out.dim)
-    if fused_applies(spec):
-        return fused_tensor_product(x, y, spec, weights).reshape(*batch, spec.irreps_out.dim)
-    if componentwise_applies(spec):
+    kernel = _kernel(spec)
+    if kernel == "small":
+        out = small_tensor_product(x, y, spec, weights)
+    elif kernel == "fused":
+        out = fused_tensor_product(x, y, spec, weights)
+    elif kernel == "componentwise":
         out = componentwise_tensor_product(x, y, spec, _split_weights(weights, spec))
+    if kernel != "groups":
         return out.reshape(*batch, spec.irreps_out.dim)
     # split, not slices: the backward is one concatenation instead of a full-size zero gradient
     # per slice

@@ -27,7 +27,7 @@ import functools
 from torch import Tensor
 
 from ._uniform import uniform_shape_of
-from .cg import broadcast_lead, cg_tensor_product_spec
+from .cg import broadcast_lead, cg_tensor_product_spec, flatten_lead
 from .cp import cp_available, cp_tensor_product
 from .gaunt import gaunt_available, gaunt_tensor_product
 from .grid import grid_available, grid_tensor_product
@@ -123,11 +123,7 @@ def tensor_product(x: Tensor, y: Tensor | None, spec: TensorProductSpec,
     batch = broadcast_lead(lead)
 
     def flat(t: Tensor | None) -> Tensor | None:
-        if t is None:
-            return None
-        if t.shape[:-1] != batch:
-            t = t.expand(*batch, t.shape[-1])
-        return t.reshape(-1, t.shape[-1])
+        return None if t is None else flatten_lead(t, batch)
 
     x, y, edge_vec = flat(x), flat(y), flat(edge_vec)
     if weights is not None and weights.dim() > 1:

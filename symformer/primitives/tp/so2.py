@@ -103,9 +103,9 @@ def _rotate(x: Tensor, blocks: list[Tensor], back: bool) -> Tensor:
     for l in range(1, len(parts)):
         d = blocks[l].transpose(-1, -2) if back else blocks[l]
         if l == 1:   # batched 3x3 products are slow: three broadcast multiply-adds instead
-            xl = parts[1]
-            out.append(d[..., 0:1] * xl[:, None, 0] + d[..., 1:2] * xl[:, None, 1]
-                       + d[..., 2:3] * xl[:, None, 2])
+            (d0, d1, d2), (x0, x1, x2) = (t.unsqueeze(-1) for t in d.unbind(-1)), \
+                (t.unsqueeze(1) for t in parts[1].unbind(1))
+            out.append(torch.addcmul(torch.addcmul(d0 * x0, d1, x1), d2, x2))
         else:
             out.append(torch.bmm(d, parts[l]))
     return torch.cat(out, 1)
