@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _own_parser(label: str, entry: str, argv: list[str]) -> int:
     """Run a subcommand that parses its own options (``symformer.train.<entry>``): the image
-    trainer and the GATr gravity benchmark trainer. User errors: one line, exit code 2."""
+    trainer. User errors: one line, exit code 2."""
     module, func = entry.rsplit(".", 1)
     try:
         getattr(importlib.import_module(f"symformer.train.{module}"), func)(argv)
@@ -57,8 +57,6 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:2] == ["train", "images"]:
         return _own_parser("train images", "images.main", argv[2:])
-    if argv[:2] == ["train", "gravity"]:
-        return _own_parser("train gravity", "run.gravity_main", argv[2:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from ..train import result_row, resolve_config
     from ..train.config import parse_overrides
     from ..train.evaluate import RESULT_HEADERS
-    from ..train.run import default_run_dir, run_training
+    from ..train.run import default_run_dir, gravity_config, run_training
     from ._table import format_table
 
     overrides = parse_overrides(args.overrides)
@@ -52,12 +52,20 @@ def run(args: argparse.Namespace) -> int:
             overrides[key] = value
     if args.no_progress:
         overrides["progress_bar"] = False
-    config = resolve_config(args.task, args.model, config_file=args.config, overrides=overrides)
+    if args.task == "gravity":
+        config = gravity_config(args.model, config_file=args.config, overrides=overrides)
+    else:
+        config = resolve_config(args.task, args.model, config_file=args.config,
+                                overrides=overrides)
     if args.resume and args.out is None:
         raise ValueError("--resume needs --out DIR, the run folder to continue")
     out = args.out or default_run_dir(args.task, args.model)
     metrics = run_training(config, out, resume=args.resume, command=args.argv)
-    if metrics:
+    if metrics and args.task == "gravity":
+        print(f"\n{args.model} on gravity: test MSE {metrics['test_mse']:.4g}, ood MSE "
+              f"{metrics['ood_mse']:.4g}, objects MSE {metrics['objects_mse']:.4g} (published "
+              f"{metrics['published_mse']}); best epoch {metrics['best_epoch']}; run folder: {out}")
+    elif metrics:
         print()
         print(format_table(RESULT_HEADERS, [result_row(metrics)]))
         print(f"\nbest epoch {metrics['best_epoch']} (val MSE {metrics['best_val_mse']:.4g}); "
@@ -106,7 +114,7 @@ def add_parser(subparsers) -> None:
                     "images --dataset D --model M (see symformer train images --help); "
                     "or --data FILE --energy-key K --forces-key K for any ASE-readable file). Extra '--key value' pairs override the config (e.g. --lr 1e-3, "
                     "--model.hidden 64).", allow_abbrev=False)
-    p.add_argument("task", nargs="?", choices=("nbody", "rmd17", "qm9", "atoms"), default=None,
+    p.add_argument("task", nargs="?", choices=("nbody", "gravity", "rmd17", "qm9", "atoms"), default=None,
                    help="the task (atoms, or omitted, with --data FILE: an ASE-readable file)")
     p.add_argument("--model", required=True, help="registered model name (see symformer models)")
     p.add_argument("--config", default=None, help="YAML config (default: the packaged one)")

@@ -8,8 +8,8 @@ where the uninterrupted run would have ended.
 
 Tasks: ``nbody`` (charged 5-body) and ``gravity`` (the GATr benchmark, whose metrics add the
 MSE of the best model on the ``ood`` and ``objects`` splits); :func:`gravity_config` resolves a
-gravity config, :func:`gravity_main` is ``symformer train gravity`` and
-:func:`evaluate_gravity` is what ``symformer eval`` reports for a gravity checkpoint.
+gravity config (``symformer train gravity``) and :func:`evaluate_gravity` is what
+``symformer eval`` reports for a gravity checkpoint.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from .module import RegressionModule
 from .nbody import GravityDataModule, NBodyDataModule
 from .plots import plot_loss_curve
 
-__all__ = ["run_training", "default_run_dir", "DTYPES", "gravity_config", "gravity_main",
+__all__ = ["run_training", "default_run_dir", "DTYPES", "gravity_config",
            "evaluate_gravity", "GRAVITY_EXTRA_SPLITS"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -222,45 +222,6 @@ def gravity_config(model_name: str, *, config_file: str | Path | None = None,
         raise ValueError(f"model: no gravity config for {model_name!r} (packaged: "
                          f"{', '.join(known)}); pass --config FILE")
     return resolve_config("gravity", model_name, config_file=path, overrides=overrides)
-
-
-def gravity_main(argv: Sequence[str]) -> dict[str, Any]:
-    """``symformer train gravity --model NAME [--epochs N] [--out DIR] [--resume] [--key v]``:
-    train on the GATr gravity benchmark; prints and returns the metrics (test, ood, objects)."""
-    import argparse
-
-    from .config import parse_overrides
-
-    p = argparse.ArgumentParser(prog="symformer train gravity", allow_abbrev=False,
-                                description="Train a registered n-body model on the gravity "
-                                            "benchmark of GATr (masses in the charges' slot).")
-    p.add_argument("--model", required=True, help="registered model name")
-    p.add_argument("--config", default=None, help="YAML config (default: the packaged one)")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--out", default=None, help="run folder (default runs/gravity/<model>-<time>)")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
-    p.add_argument("--limit-train", type=int, default=None, dest="limit_train", metavar="N")
-    p.add_argument("--no-progress", action="store_true")
-    args, extra = p.parse_known_args(list(argv))
-    overrides = parse_overrides(extra)
-    for key, value in (("epochs", args.epochs), ("seed", args.seed),
-                       ("n_train", args.limit_train)):
-        if value is not None:
-            overrides[key] = value
-    if args.no_progress:
-        overrides["progress_bar"] = False
-    config = gravity_config(args.model, config_file=args.config, overrides=overrides)
-    if args.resume and args.out is None:
-        raise ValueError("--resume needs --out DIR, the run folder to continue")
-    out = args.out or default_run_dir("gravity", args.model)
-    metrics = run_training(config, out, resume=args.resume,
-                           command=["symformer", "train", "gravity", *argv])
-    if metrics:
-        print(f"\n{args.model} on gravity: test MSE {metrics['test_mse']:.4g}, ood MSE "
-              f"{metrics['ood_mse']:.4g}, objects MSE {metrics['objects_mse']:.4g} (published "
-              f"{metrics['published_mse']}); best epoch {metrics['best_epoch']}; run folder: {out}")
-    return metrics
 
 
 def evaluate_gravity(model: torch.nn.Module, *, splits: Sequence[str] = ("test", "ood", "objects"),
