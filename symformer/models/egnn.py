@@ -29,6 +29,74 @@ from ..registry import register
 __all__ = ["EGNN", "EGCLVel"]
 
 
+def _silu_and_slope(z: Tensor, slope: bool) -> tuple[Tensor, Tensor | None]:
+    """``silu(z)`` and, if ``slope``, its derivative ``s + silu(z) (1 - s)`` with
+    ``s = sigmoid(z)``. Overwrites ``z`` (a fresh intermediate). Keeping the derivative from the
+    forward spares the backward a second ``sigmoid``, the costliest elementwise op here."""
+    s = torch.sigmoid(z)
+    out = z.mul_(s)
+    return out, (s.addcmul_(out, s, value=-1).add_(out) if slope else None)
+
+
+class _EdgeChain(torch.autograd.Function):
+    """The edge part of :class:`EGCLVel` as one autograd node, with a hand-written backward.
+
+    Forward, for the edges ``j -> i`` of ``graph``::
+
+        pre_ij = h_i[i] + h_j[j] + r_ij w_r^T              (E, hidden)
+        m_ij   = silu(silu(pre_ij) w_2^T + b_2)            (E, hidden)
+        phi_ij = silu(m_ij w_c^T + b_c) w_o^T              (E, 1)
+        agg_i  = sum_j m_ij                                (N, hidden), only if ``aggregate``
+
+    Returns ``(agg, phi)`` (``agg`` None without ``aggregate``). Autograd would record some
+    twenty nodes and recompute every ``sigmoid`` in the backward; here the backward is a fixed
+    sequence of matrix products and in-place products with the saved slopes, and the gathers
+    of the first map are undone by one sum and one scatter.
+    """
+
+    @staticmethod
+    def forward(ctx, h_i, h_j, radial, edge_attr, w_r, w_2, b_2, w_c, b_c, w_o, graph,
+                aggregate):
+        slope = any(ctx.needs_input_grad)
+        r = torch.cat([radial, edge_attr], dim=-1)  # [E, 1 + edge_dim]
+        pre = graph.pairwise(torch.add, h_i, h_j).addmm_(r, w_r.t())
+        a1, d1 = _silu_and_slope(pre, slope)
+        m, d2 = _silu_and_slope(torch.addmm(b_2, a1, w_2.t()), slope)
+        a3, d3 = _silu_and_slope(torch.addmm(b_c, m, w_c.t()), slope)
+        phi = a3 @ w_o.t()  # [E, 1]
+        agg = graph.sum(m) if aggregate else None
+        if slope:
+            ctx.save_for_backward(r, w_r, a1, d1, w_2, m, d2, w_c, a3, d3, w_o)
+        ctx.graph, ctx.num_nodes = graph, h_j.shape[0]
+        ctx.set_materialize_grads(False)
+        return agg, phi
+
+    @staticmethod
+    def backward(ctx, g_agg, g_phi):
+        r, w_r, a1, d1, w_2, m, d2, w_c, a3, d3, w_o = ctx.saved_tensors
+        graph, need = ctx.graph, ctx.needs_input_grad
+        if g_phi is None:
+            g_phi = a3.new_zeros(a3.shape[0], 1)
+        g3 = torch.mul(d3, w_o).mul_(g_phi)  # d loss / d (m w_c^T + b_c)
+        g_o = g_phi.t() @ a3  # [1, hidden]
+        g_c, g_bc = g3.t() @ m, g3.sum(0)
+        g2 = g3 @ w_c  # d loss / d m
+        if g_agg is not None:
+            g2 = graph.with_target(torch.add, g_agg, g2)
+        g2.mul_(d2)
+        g_2, g_b2 = g2.t() @ a1, g2.sum(0)
+        g1 = (g2 @ w_2).mul_(d1)  # d loss / d pre
+        # Products with 1-3 columns as matrix-vector products or with the long axis inner
+        # (several times faster than the plain matrix products of these shapes).
+        g_rad = torch.mv(g1, w_r[:, 0]).unsqueeze(-1) if need[2] else None
+        g_ea = (w_r[:, 1:].t() @ g1.t()).t() if need[3] else None
+        g_wr = (r.t() @ g1).t() if need[4] else None
+        g_hi = graph.sum(g1) if need[0] else None
+        g_hj = g1.new_zeros(ctx.num_nodes, g1.shape[1]).index_add_(0, graph.src, g1) \
+            if need[1] else None
+        return g_hi, g_hj, g_rad, g_ea, g_wr, g_2, g_b2, g_c, g_bc, g_o, None, None
+
+
 def _mlp(d_in: int, hidden: int, d_out: int, *, bias_out: bool = True) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d_in, hidden), nn.SiLU(),
                          nn.Linear(hidden, d_out, bias=bias_out))
@@ -121,14 +189,11 @@ class EGCLVel(nn.Module):
         w_first = self.edge_mlp[0].weight.split([hidden, hidden, 1 + edge_attr.shape[-1]], 1)
         w_node = self.node_mlp[0].weight.split(hidden, dim=1)  # ([hidden, hidden],) * 2
         h_i, h_j, vel_pre, *node_pre = self._node_terms(h, w_first, w_node, update_h, h_linear)
-        pre = torch.addmm(graph.pairwise(torch.add, h_i, h_j),
-                          torch.cat([radial, edge_attr], dim=-1), w_first[2].t())  # [E, hidden]
-        lin2 = self.edge_mlp[2]
-        m = F.silu(F.linear(F.silu(pre), lin2.weight, lin2.bias))  # [E, hidden]
+        lin2, c0, c2 = self.edge_mlp[2], self.coord_mlp[0], self.coord_mlp[2]
+        agg, phi_x = _EdgeChain.apply(h_i, h_j, radial, edge_attr, w_first[2], lin2.weight,
+                                      lin2.bias, c0.weight, c0.bias, c2.weight, graph, update_h)
         if self.norm_diff:
             diff = diff / (radial.sqrt() + 1)
-        c0, c2 = self.coord_mlp[0], self.coord_mlp[2]
-        phi_x = (F.silu(F.linear(m, c0.weight, c0.bias)) * c2.weight[0]).sum(-1, keepdim=True)
         for extra in self.coord_mlp[3:]:  # tanh
             phi_x = extra(phi_x)
         trans = torch.clamp(diff * phi_x, min=-100, max=100)  # [E, 3]
@@ -139,7 +204,7 @@ class EGCLVel(nn.Module):
         if not update_h:
             return h, x
         node2 = self.node_mlp[2]
-        agg = F.linear(graph.sum(m), w_node[1])  # [N, hidden]
+        agg = F.linear(agg, w_node[1])  # [N, hidden]
         out = F.linear(F.silu(node_pre[0] + agg), node2.weight, node2.bias)
         return (h + out if self.residual else out), x
 
