@@ -13,7 +13,8 @@ Conventions shared by every builder:
   global ``N x N``) and processed in chunks of at most ``max_pairs`` pairs, so peak memory is
   ``O(N + max_pairs)`` whatever the batch size. Time is that of brute force, ``O(sum_b n_b^2)``:
   right for batches of molecules and small crystals; a single graph of 10^4+ nodes would want a
-  cell list.
+  cell list. When every graph has the same size (one system, batches of one molecule) the
+  distances are computed as dense ``(targets, sources)`` blocks without per-pair gathers.
 """
 
 from __future__ import annotations
@@ -147,6 +148,59 @@ def _select(src: Tensor, dst: Tensor, d2: Tensor, r2: float, k: int | None, self
     return src[chosen], dst[chosen]
 
 
+def _dense_blocks(n: int, size: int, max_pairs: int) -> Iterator[tuple[int, int]]:
+    """``(a, t)``: blocks of ``t`` consecutive targets from node ``a`` when every graph has
+    ``size`` nodes; whole graphs per block, or rows of one graph when a graph is too big."""
+    if size * size <= max_pairs:
+        step = max(1, max_pairs // (size * size)) * size
+        yield from ((a, min(step, n - a)) for a in range(0, n, step))
+        return
+    rows = max(1, max_pairs // size)
+    for g in range(0, n, size):
+        yield from ((g + r0, min(rows, size - r0)) for r0 in range(0, size, rows))
+
+
+def _dense_select(pos: Tensor, a: int, t: int, size: int, r2: float, k: int | None,
+                  self_loops: bool) -> tuple[Tensor, Tensor]:
+    """:func:`_select` for the targets ``a .. a+t-1`` of equal-size graphs (``size`` nodes each)
+    against all nodes of their graphs: one dense ``(graphs, rows, size)`` distance block, no
+    per-pair gathers. Same distances (bit for bit), same choice, same order."""
+    base = a - a % size  # first node of the block's first graph
+    g = max(t // size, 1)
+    rows = t // g
+    tgt = pos[a:a + t].view(g, rows, 3)
+    src = pos[base:base + g * size].view(g, size, 3)
+    # |pos[j] - pos[i]|^2 summed over x, y, z in that order, as (pos[src] - pos[dst]) would be;
+    # one (rows, size) plane per axis instead of a (rows, size, 3) block
+    d2 = (src[:, None, :, 0] - tgt[:, :, None, 0]).square_()  # [g, rows, size]
+    for c in (1, 2):
+        d2 += (src[:, None, :, c] - tgt[:, :, None, c]).square_()
+    inf = float("inf")
+    if not self_loops:  # pair (i, i) sits on the diagonal shifted by the rows' offset
+        d2.diagonal(offset=a % size, dim1=1, dim2=2).fill_(inf)
+    if k is None:
+        gi, ri, ci = (d2 < r2).nonzero(as_tuple=True)  # row-major: (target, source) order
+        return base + gi * size + ci, a + gi * rows + ri
+    if k == 0:
+        empty = torch.zeros(0, dtype=torch.long, device=pos.device)
+        return empty, empty
+    d = (d2 if math.isinf(r2) else d2.masked_fill_(d2 >= r2, inf)).view(g * rows, size)
+    kk = min(k, size)
+    vals, idx = torch.topk(d, min(kk + 1, size), dim=1, largest=False)
+    thr = vals[:, kk - 1:kk]  # [g * rows, 1] the k-th smallest distance
+    row = torch.arange(g * rows, device=pos.device)
+    if (kk < size and not bool((vals[:, kk] == vals[:, kk - 1]).any())
+            and not bool(torch.isinf(thr).any())):
+        # the k nearest are unique in every row: take topk's columns, ascending
+        c_idx = idx[:, :kk].sort(dim=1).values.reshape(-1)
+        r_idx = row.repeat_interleave(kk)
+    else:  # ties at the threshold go to the lowest indices; rows short of k keep what they have
+        less, equal = d < thr, d == thr
+        sel = less | (equal & (torch.cumsum(equal, 1) <= kk - less.sum(1, keepdim=True)))
+        r_idx, c_idx = (sel & torch.isfinite(d)).nonzero(as_tuple=True)
+    return base + torch.div(r_idx, rows, rounding_mode="floor") * size + c_idx, a + r_idx
+
+
 def radius_graph(pos: Tensor, r: float, batch: Tensor | None = None,
                  max_num_neighbors: int | None = None, self_loops: bool = False,
                  max_pairs: int = MAX_PAIRS) -> Tensor:
@@ -170,6 +224,12 @@ def radius_graph(pos: Tensor, r: float, batch: Tensor | None = None,
                                           or max_num_neighbors < 0):
         raise ValueError(f"max_num_neighbors: expected a non-negative int, got {max_num_neighbors!r}")
     _, start, count = _graph_layout(batch, pos.shape[0], pos.device)
+    n = pos.shape[0]
+    if n and bool((count == count[0]).all()):  # equal-size graphs: dense distance blocks
+        size = int(count[0])
+        pieces = [torch.stack(_dense_select(pos, a, t, size, r * r, max_num_neighbors, self_loops))
+                  for a, t in _dense_blocks(n, size, max_pairs)]
+        return torch.cat(pieces, 1)
     pieces = []
     for src, dst in _pair_chunks(start, count, 1, max_pairs):
         d2 = (pos[src] - pos[dst]).square().sum(-1)  # [P]
