@@ -181,3 +181,25 @@ def test_knn_mixed_graph_sizes(dtype, generator):
     ei = radius_graph(pos, 1.1, b, max_num_neighbors=2)
     assert _edges(ei) <= _ref_radius(pos, b, 1.1)
     assert torch.bincount(ei[1], minlength=b.shape[0]).max() <= 2
+
+
+@settings(max_examples=15, deadline=None)
+@given(size=st.integers(1, 12), graphs=st.integers(1, 3), seed=st.integers(0, 2**16),
+       grid=st.booleans(), max_pairs=st.sampled_from([5, 40, 1 << 21]))
+def test_equal_size_dense_path_matches_general_path(size, graphs, seed, grid, max_pairs):
+    """Equal-size graphs (dense distance blocks) give exactly the edges of the general path,
+    which a trailing one-node graph forces; grid points make ties at the k-th distance."""
+    g = torch.Generator().manual_seed(seed)
+    n = size * graphs
+    pos = (torch.randint(-2, 3, (n, 3), generator=g).double() if grid
+           else torch.randn(n, 3, dtype=torch.float64, generator=g))
+    b = _batch([size] * graphs)
+    pos_x, b_x = torch.cat([pos, pos.new_zeros(1, 3)]), _batch([size] * graphs + [1])
+    for r, k in ((1.5, None), (math.inf, 1), (math.inf, 4), (2.5, 3), (2.5, 30)):
+        for loops in (False, True):
+            dense = radius_graph(pos, r, b, max_num_neighbors=k, self_loops=loops,
+                                 max_pairs=max_pairs)
+            general = radius_graph(pos_x, r, b_x, max_num_neighbors=k, self_loops=loops,
+                                   max_pairs=max_pairs)
+            general = general[:, general[1] < n]  # the extra node's self loop
+            assert torch.equal(dense, general)
