@@ -29,13 +29,14 @@ from ..registry import register
 __all__ = ["EGNN", "EGCLVel"]
 
 
-def _silu_and_slope(z: Tensor, slope: bool) -> tuple[Tensor, Tensor | None]:
-    """``silu(z)`` and, if ``slope``, its derivative ``s + silu(z) (1 - s)`` with
-    ``s = sigmoid(z)``. Overwrites ``z`` (a fresh intermediate). Keeping the derivative from the
-    forward spares the backward a second ``sigmoid``, the costliest elementwise op here."""
+def _silu_and_slope(z: Tensor, one: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """``silu(z)`` and, given ``one`` (a 0-dim tensor 1), its derivative
+    ``s + silu(z) (1 - s) = lerp(s, 1, silu(z))`` with ``s = sigmoid(z)``. Overwrites ``z`` (a
+    fresh intermediate). Keeping the derivative from the forward spares the backward a second
+    ``sigmoid``, the costliest elementwise op here."""
     s = torch.sigmoid(z)
     out = z.mul_(s)
-    return out, (s.addcmul_(out, s, value=-1).add_(out) if slope else None)
+    return out, (s.lerp_(one, out) if one is not None else None)
 
 
 class _EdgeChain(torch.autograd.Function):
@@ -57,7 +58,7 @@ class _EdgeChain(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h_i, h_j, radial, edge_attr, w_r, w_2, b_2, w_c, b_c, w_o, graph,
                 aggregate):
-        slope = any(ctx.needs_input_grad)
+        slope = h_i.new_ones(()) if any(ctx.needs_input_grad) else None
         r = torch.cat([radial, edge_attr], dim=-1)  # [E, 1 + edge_dim]
         pre = graph.pairwise(torch.add, h_i, h_j).addmm_(r, w_r.t())
         a1, d1 = _silu_and_slope(pre, slope)
@@ -65,7 +66,7 @@ class _EdgeChain(torch.autograd.Function):
         a3, d3 = _silu_and_slope(torch.addmm(b_c, m, w_c.t()), slope)
         phi = a3 @ w_o.t()  # [E, 1]
         agg = graph.sum(m) if aggregate else None
-        if slope:
+        if slope is not None:
             ctx.save_for_backward(r, w_r, a1, d1, w_2, m, d2, w_c, a3, d3, w_o)
         ctx.graph, ctx.num_nodes = graph, h_j.shape[0]
         ctx.set_materialize_grads(False)
@@ -122,7 +123,7 @@ class EGCLVel(nn.Module):
     def __init__(self, hidden: int, edge_dim: int, *, residual: bool = True,
                  norm_diff: bool = False, tanh: bool = False):
         super().__init__()
-        self.residual, self.norm_diff = residual, norm_diff
+        self.residual, self.norm_diff, self.tanh = residual, norm_diff, tanh
         self.edge_mlp = nn.Sequential(nn.Linear(2 * hidden + 1 + edge_dim, hidden), nn.SiLU(),
                                       nn.Linear(hidden, hidden), nn.SiLU())
         self.node_mlp = _mlp(2 * hidden, hidden, hidden)
@@ -194,18 +195,18 @@ class EGCLVel(nn.Module):
                                       lin2.bias, c0.weight, c0.bias, c2.weight, graph, update_h)
         if self.norm_diff:
             diff = diff / (radial.sqrt() + 1)
-        for extra in self.coord_mlp[3:]:  # tanh
-            phi_x = extra(phi_x)
+        if self.tanh:  # coord_mlp[3]
+            phi_x = torch.tanh(phi_x)
         trans = torch.clamp(diff * phi_x, min=-100, max=100)  # [E, 3]
-        x = x + graph.sum(trans) * inv_degree
+        x = torch.addcmul(x, graph.sum(trans), inv_degree)
         v2 = self.coord_mlp_vel[2]
-        phi_v = (F.silu(vel_pre) * v2.weight[0]).sum(-1, keepdim=True) + v2.bias  # [N, 1]
-        x = x + phi_v * vel  # [N, 3]
+        phi_v = torch.addmm(v2.bias, F.silu(vel_pre), v2.weight.t())  # [N, 1]
+        x = torch.addcmul(x, phi_v, vel)  # [N, 3]
         if not update_h:
             return h, x
         node2 = self.node_mlp[2]
-        agg = F.linear(agg, w_node[1])  # [N, hidden]
-        out = F.linear(F.silu(node_pre[0] + agg), node2.weight, node2.bias)
+        out = F.linear(F.silu(torch.addmm(node_pre[0], agg, w_node[1].t())), node2.weight,
+                       node2.bias)
         return (h + out if self.residual else out), x
 
 
