@@ -39,63 +39,96 @@ def _silu_and_slope(z: Tensor, one: Tensor | None) -> tuple[Tensor, Tensor | Non
     return out, (s.lerp_(one, out) if one is not None else None)
 
 
-class _EdgeChain(torch.autograd.Function):
-    """The edge part of :class:`EGCLVel` as one autograd node, with a hand-written backward.
+class _LayerMaps(torch.autograd.Function):
+    """Every map of :class:`EGCLVel` on features and edges as one autograd node, with a
+    hand-written backward.
 
-    Forward, for the edges ``j -> i`` of ``graph``::
+    Forward, with ``H`` the width, ``W_1 = [W_a | W_b | W_r]`` the column blocks of
+    ``edge_mlp[0].weight`` and ``W_n = [W_p | W_q]`` those of ``node_mlp[0].weight``::
 
-        pre_ij = h_i[i] + h_j[j] + r_ij w_r^T              (E, hidden)
-        m_ij   = silu(silu(pre_ij) w_2^T + b_2)            (E, hidden)
-        phi_ij = silu(m_ij w_c^T + b_c) w_o^T              (E, 1)
-        agg_i  = sum_j m_ij                                (N, hidden), only if ``aggregate``
+        [p, q, v, s] = h [W_a; W_b; W_v; W_p]^T + [b_1, 0, b_v, b_n]   (N, 4H), one product
+        pre_ij = p_i + q_j + [r_ij, e_ij] W_r^T                         (E, H)
+        m_ij   = silu(silu(pre_ij) W_2^T + b_2)                         (E, H)
+        phi_ij = silu(m_ij W_c^T + b_c) w_o^T                           (E, 1)
+        z_i    = s_i + (sum_j m_ij) W_q^T                               (N, H), if ``update_h``
 
-    Returns ``(agg, phi)`` (``agg`` None without ``aggregate``). Autograd would record some
-    twenty nodes and recompute every ``sigmoid`` in the backward; here the backward is a fixed
-    sequence of matrix products and in-place products with the saved slopes, and the gathers
-    of the first map are undone by one sum and one scatter.
+    The first map of ``edge_mlp`` on ``cat[h_i, h_j, ...]`` splits into per-node terms of the
+    target and the source (E / N times fewer multiply-adds than on edges). With ``lin_w``,
+    ``h = u lin_w^T + lin_b`` and the per-node maps are composed with it first (cheaper for a
+    first layer fed by few inputs ``u``). Returns ``(z, phi, v)`` (``z`` None without
+    ``update_h``). Autograd would record some forty nodes per layer and recompute every
+    ``sigmoid`` in the backward; here the backward is a fixed sequence of matrix products and
+    in-place products with the sigmoid slopes saved by the forward.
     """
 
     @staticmethod
-    def forward(ctx, h_i, h_j, radial, edge_attr, w_r, w_2, b_2, w_c, b_c, w_o, graph,
-                aggregate):
-        slope = h_i.new_ones(()) if any(ctx.needs_input_grad) else None
+    def forward(ctx, h, lin_w, lin_b, radial, edge_attr, w_1, b_1, w_2, b_2, w_c, b_c, w_o,
+                w_v, b_v, w_n, b_n, graph, update_h):
+        H = w_2.shape[0]
+        w_cat = torch.cat([w_1[:, :H], w_1[:, H:2 * H], w_v]
+                          + ([w_n[:, :H]] if update_h else []))  # [3-4 H, H]
+        b_cat = torch.cat([b_1, b_1.new_zeros(H), b_v] + ([b_n] if update_h else []))
+        w_eff, b_eff = w_cat, b_cat
+        if lin_w is not None:
+            w_eff, b_eff = w_cat @ lin_w, torch.addmv(b_cat, w_cat, lin_b)
+        t = torch.addmm(b_eff, h, w_eff.t())  # [N, 3-4 H]
+        one = t.new_ones(()) if any(ctx.needs_input_grad) else None
         r = torch.cat([radial, edge_attr], dim=-1)  # [E, 1 + edge_dim]
-        pre = graph.pairwise(torch.add, h_i, h_j).addmm_(r, w_r.t())
-        a1, d1 = _silu_and_slope(pre, slope)
-        m, d2 = _silu_and_slope(torch.addmm(b_2, a1, w_2.t()), slope)
-        a3, d3 = _silu_and_slope(torch.addmm(b_c, m, w_c.t()), slope)
+        pre = graph.pairwise(torch.add, t[:, :H], t[:, H:2 * H]).addmm_(r, w_1[:, 2 * H:].t())
+        a1, d1 = _silu_and_slope(pre, one)
+        m, d2 = _silu_and_slope(torch.addmm(b_2, a1, w_2.t()), one)
+        a3, d3 = _silu_and_slope(torch.addmm(b_c, m, w_c.t()), one)
         phi = a3 @ w_o.t()  # [E, 1]
-        agg = graph.sum(m) if aggregate else None
-        if slope is not None:
-            ctx.save_for_backward(r, w_r, a1, d1, w_2, m, d2, w_c, a3, d3, w_o)
-        ctx.graph, ctx.num_nodes = graph, h_j.shape[0]
+        agg = z = None
+        if update_h:
+            agg = graph.sum(m)
+            z = torch.addmm(t[:, 3 * H:], agg, w_n[:, H:].t())
+        if one is not None:
+            ctx.save_for_backward(h, lin_w, lin_b, w_cat, w_eff, r, w_1, a1, d1, w_2, m, d2,
+                                  w_c, a3, d3, w_o, w_n, agg)
+        ctx.graph, ctx.update_h = graph, update_h
         ctx.set_materialize_grads(False)
-        return agg, phi
+        return z, phi, t[:, 2 * H:3 * H].contiguous()
 
     @staticmethod
-    def backward(ctx, g_agg, g_phi):
-        r, w_r, a1, d1, w_2, m, d2, w_c, a3, d3, w_o = ctx.saved_tensors
-        graph, need = ctx.graph, ctx.needs_input_grad
+    def backward(ctx, g_z, g_phi, g_v):
+        (h, lin_w, lin_b, w_cat, w_eff, r, w_1, a1, d1, w_2, m, d2, w_c, a3, d3, w_o, w_n,
+         agg) = ctx.saved_tensors
+        graph, need, H, N = ctx.graph, ctx.needs_input_grad, w_2.shape[0], h.shape[0]
         if g_phi is None:
             g_phi = a3.new_zeros(a3.shape[0], 1)
-        g3 = torch.mul(d3, w_o).mul_(g_phi)  # d loss / d (m w_c^T + b_c)
-        g_o = g_phi.t() @ a3  # [1, hidden]
+        g3 = torch.mul(d3, w_o).mul_(g_phi)  # d loss / d (m W_c^T + b_c)
+        g_o = g_phi.t() @ a3  # [1, H]
         g_c, g_bc = g3.t() @ m, g3.sum(0)
         g2 = g3 @ w_c  # d loss / d m
-        if g_agg is not None:
-            g2 = graph.with_target(torch.add, g_agg, g2)
+        g_s = g_q = None
+        if ctx.update_h:
+            g_s = g_z if g_z is not None else h.new_zeros(N, H)
+            g_q = g_s.t() @ agg
+            g2 = graph.with_target(torch.add, g_s @ w_n[:, H:], g2)
         g2.mul_(d2)
         g_2, g_b2 = g2.t() @ a1, g2.sum(0)
         g1 = (g2 @ w_2).mul_(d1)  # d loss / d pre
         # Products with 1-3 columns as matrix-vector products or with the long axis inner
         # (several times faster than the plain matrix products of these shapes).
-        g_rad = torch.mv(g1, w_r[:, 0]).unsqueeze(-1) if need[2] else None
-        g_ea = (w_r[:, 1:].t() @ g1.t()).t() if need[3] else None
-        g_wr = (r.t() @ g1).t() if need[4] else None
-        g_hi = graph.sum(g1) if need[0] else None
-        g_hj = g1.new_zeros(ctx.num_nodes, g1.shape[1]).index_add_(0, graph.src, g1) \
-            if need[1] else None
-        return g_hi, g_hj, g_rad, g_ea, g_wr, g_2, g_b2, g_c, g_bc, g_o, None, None
+        g_rad = torch.mv(g1, w_1[:, 2 * H]).unsqueeze(-1) if need[3] else None
+        g_ea = (w_1[:, 2 * H + 1:].t() @ g1.t()).t() if need[4] else None
+        g_t = torch.cat([graph.sum(g1), g1.new_zeros(N, H).index_add_(0, graph.src, g1),
+                         g_v if g_v is not None else g1.new_zeros(N, H)]
+                        + ([g_s] if ctx.update_h else []), dim=1)  # d loss / d t
+        g_weff, g_bcat = g_t.t() @ h, g_t.sum(0)
+        g_h = g_t @ w_eff if need[0] else None
+        g_lw = g_lb = None
+        g_wcat = g_weff
+        if lin_w is not None:
+            g_wcat = torch.addr(g_weff @ lin_w.t(), g_bcat, lin_b)
+            g_lw, g_lb = w_cat.t() @ g_weff, torch.mv(w_cat.t(), g_bcat)
+        g_1 = torch.cat([g_wcat[:H], g_wcat[H:2 * H], (r.t() @ g1).t()], dim=1)
+        g_n = g_bn = None
+        if ctx.update_h:
+            g_n, g_bn = torch.cat([g_wcat[3 * H:], g_q], dim=1), g_bcat[3 * H:]
+        return (g_h, g_lw, g_lb, g_rad, g_ea, g_1, g_bcat[:H], g_2, g_b2, g_c, g_bc, g_o,
+                g_wcat[2 * H:3 * H], g_bcat[2 * H:3 * H], g_n, g_bn, None, None)
 
 
 def _mlp(d_in: int, hidden: int, d_out: int, *, bias_out: bool = True) -> nn.Sequential:
@@ -134,32 +167,6 @@ class EGCLVel(nn.Module):
             self.coord_mlp.append(nn.Tanh())
         self.coord_mlp_vel = _mlp(hidden, hidden, 1)
 
-    def _node_terms(self, h: Tensor, w_first: tuple, w_node: tuple, update_h: bool,
-                    h_linear=None) -> tuple[Tensor, ...]:
-        """Every linear map of the layer that reads ``h`` alone, as one matrix product.
-
-        ``edge_mlp``'s first map on ``cat[h_i, h_j, ...]`` splits into per-node terms for the
-        target and the source (E / N times fewer multiply-adds than on edges), and ``phi_v`` and
-        ``phi_h`` start with maps of ``h`` too (``phi_h``'s only when ``update_h``). With
-        ``h_linear = (u, lin)``, ``h = lin(u)`` and the maps are composed with ``lin`` first
-        (cheaper when ``u`` has fewer columns than ``h``). ``w_first`` and ``w_node`` are the
-        column blocks of ``edge_mlp[0].weight`` and ``node_mlp[0].weight``. Returns three or
-        four (N, hidden) tensors.
-        """
-        hidden = h.shape[-1]
-        first, vel0, node0 = self.edge_mlp[0], self.coord_mlp_vel[0], self.node_mlp[0]
-        weights = [w_first[0], w_first[1], vel0.weight]
-        biases = [first.bias, first.bias.new_zeros(hidden), vel0.bias]
-        if update_h:
-            weights.append(w_node[0])
-            biases.append(node0.bias)
-        weight, bias = torch.cat(weights), torch.cat(biases)  # [3-4 hidden, hidden]
-        if h_linear is not None:
-            u, lin = h_linear
-            h, bias = u, torch.addmv(bias, weight, lin.bias)
-            weight = weight @ lin.weight
-        return F.linear(h, weight, bias).split(hidden, dim=-1)
-
     def forward(self, h: Tensor, x: Tensor, vel: Tensor, edge_attr: Tensor,
                 graph: _nbody_io.MessageGraph, inv_degree: Tensor,
                 update_h: bool = True, h_linear=None) -> tuple[Tensor, Tensor]:
@@ -183,30 +190,29 @@ class EGCLVel(nn.Module):
         -------
         h : Tensor, shape (N, hidden); x : Tensor, shape (N, 3)
         """
-        hidden = h.shape[-1]
         diff = graph.pairwise(torch.sub, x, x)  # [E, 3]  x_i - x_j
         radial = (diff * diff).sum(-1, keepdim=True)  # [E, 1]
-        # Column blocks of the first maps by one split each (one gradient buffer per weight).
-        w_first = self.edge_mlp[0].weight.split([hidden, hidden, 1 + edge_attr.shape[-1]], 1)
-        w_node = self.node_mlp[0].weight.split(hidden, dim=1)  # ([hidden, hidden],) * 2
-        h_i, h_j, vel_pre, *node_pre = self._node_terms(h, w_first, w_node, update_h, h_linear)
-        lin2, c0, c2 = self.edge_mlp[2], self.coord_mlp[0], self.coord_mlp[2]
-        agg, phi_x = _EdgeChain.apply(h_i, h_j, radial, edge_attr, w_first[2], lin2.weight,
-                                      lin2.bias, c0.weight, c0.bias, c2.weight, graph, update_h)
+        e0, _, e2, _ = self.edge_mlp
+        c0, _, c2, *_ = self.coord_mlp
+        v0, _, v2 = self.coord_mlp_vel
+        n0, _, n2 = self.node_mlp
+        u, lin_w, lin_b = (h, None, None) if h_linear is None else \
+            (h_linear[0], h_linear[1].weight, h_linear[1].bias)
+        z, phi_x, vel_pre = _LayerMaps.apply(
+            u, lin_w, lin_b, radial, edge_attr, e0.weight, e0.bias, e2.weight, e2.bias,
+            c0.weight, c0.bias, c2.weight, v0.weight, v0.bias, n0.weight, n0.bias, graph,
+            update_h)
         if self.norm_diff:
             diff = diff / (radial.sqrt() + 1)
         if self.tanh:  # coord_mlp[3]
             phi_x = torch.tanh(phi_x)
         trans = torch.clamp(diff * phi_x, min=-100, max=100)  # [E, 3]
         x = torch.addcmul(x, graph.sum(trans), inv_degree)
-        v2 = self.coord_mlp_vel[2]
         phi_v = torch.addmm(v2.bias, F.silu(vel_pre), v2.weight.t())  # [N, 1]
         x = torch.addcmul(x, phi_v, vel)  # [N, 3]
         if not update_h:
             return h, x
-        node2 = self.node_mlp[2]
-        out = F.linear(F.silu(torch.addmm(node_pre[0], agg, w_node[1].t())), node2.weight,
-                       node2.bias)
+        out = F.linear(F.silu(z), n2.weight, n2.bias)
         return (h + out if self.residual else out), x
 
 
