@@ -39,31 +39,32 @@ def _silu_and_slope(z: Tensor, one: Tensor | None) -> tuple[Tensor, Tensor | Non
     return out, (s.lerp_(one, out) if one is not None else None)
 
 
-class _LayerMaps(torch.autograd.Function):
-    """Every map of :class:`EGCLVel` on features and edges as one autograd node, with a
-    hand-written backward.
+class _Layer(torch.autograd.Function):
+    """One :class:`EGCLVel` layer as one autograd node, with a hand-written backward.
 
     Forward, with ``H`` the width, ``W_1 = [W_a | W_b | W_r]`` the column blocks of
     ``edge_mlp[0].weight`` and ``W_n = [W_p | W_q]`` those of ``node_mlp[0].weight``::
 
         [p, q, v, s] = h [W_a; W_b; W_v; W_p]^T + [b_1, 0, b_v, b_n]   (N, 4H), one product
-        pre_ij = p_i + q_j + [r_ij, e_ij] W_r^T                         (E, H)
+        pre_ij = p_i + q_j + [|x_i - x_j|^2, e_ij] W_r^T                (E, H)
         m_ij   = silu(silu(pre_ij) W_2^T + b_2)                         (E, H)
-        phi_ij = silu(m_ij W_c^T + b_c) w_o^T                           (E, 1)
-        z_i    = s_i + (sum_j m_ij) W_q^T                               (N, H), if ``update_h``
+        phi_ij = silu(m_ij W_c^T + b_c) w_o^T                           (E, 1), tanh optional
+        x_i   <- x_i + mean_j clamp((x_i - x_j) phi_ij, +-100) + (silu(v_i) w_v2^T + b_v2) vel_i
+        h_i   <- h_i + silu(s_i + (sum_j m_ij) W_q^T) W_n2^T + b_n2     (if ``update_h``)
 
     The first map of ``edge_mlp`` on ``cat[h_i, h_j, ...]`` splits into per-node terms of the
-    target and the source (E / N times fewer multiply-adds than on edges). With ``lin_w``,
-    ``h = u lin_w^T + lin_b`` and the per-node maps are composed with it first (cheaper for a
-    first layer fed by few inputs ``u``). Returns ``(z, phi, v)`` (``z`` None without
-    ``update_h``). Autograd would record some forty nodes per layer and recompute every
-    ``sigmoid`` in the backward; here the backward is a fixed sequence of matrix products and
-    in-place products with the sigmoid slopes saved by the forward.
+    target and the source (E / N times fewer multiply-adds than on edges). With ``lin_w``, the
+    maps read ``u`` with ``h = u lin_w^T + lin_b`` composed in (cheaper for a first layer fed by
+    few inputs); ``h`` itself then only enters the residual. Autograd would record some sixty
+    nodes per layer and recompute every ``sigmoid`` in its backward; here the backward is a
+    fixed sequence of matrix products and in-place products with the slopes kept by the
+    forward. Returns ``(h, x)`` (``h`` None without ``update_h``).
     """
 
     @staticmethod
-    def forward(ctx, h, lin_w, lin_b, radial, edge_attr, w_1, b_1, w_2, b_2, w_c, b_c, w_o,
-                w_v, b_v, w_n, b_n, graph, update_h):
+    def forward(ctx, u, lin_w, lin_b, h, x, vel, edge_attr, inv_degree, w_1, b_1, w_2, b_2,
+                w_c, b_c, w_o, w_v, b_v, w_v2, b_v2, w_n, b_n, w_n2, b_n2, graph, flags):
+        update_h, residual, norm_diff, tanh = flags
         H = w_2.shape[0]
         w_cat = torch.cat([w_1[:, :H], w_1[:, H:2 * H], w_v]
                           + ([w_n[:, :H]] if update_h else []))  # [3-4 H, H]
@@ -71,53 +72,93 @@ class _LayerMaps(torch.autograd.Function):
         w_eff, b_eff = w_cat, b_cat
         if lin_w is not None:
             w_eff, b_eff = w_cat @ lin_w, torch.addmv(b_cat, w_cat, lin_b)
-        t = torch.addmm(b_eff, h, w_eff.t())  # [N, 3-4 H]
+        t = torch.addmm(b_eff, u, w_eff.t())  # [N, 3-4 H]
         one = t.new_ones(()) if any(ctx.needs_input_grad) else None
+        diff = graph.pairwise(torch.sub, x, x)  # [E, 3]  x_i - x_j
+        radial = (diff * diff).sum(-1, keepdim=True)  # [E, 1]
         r = torch.cat([radial, edge_attr], dim=-1)  # [E, 1 + edge_dim]
         pre = graph.pairwise(torch.add, t[:, :H], t[:, H:2 * H]).addmm_(r, w_1[:, 2 * H:].t())
         a1, d1 = _silu_and_slope(pre, one)
         m, d2 = _silu_and_slope(torch.addmm(b_2, a1, w_2.t()), one)
         a3, d3 = _silu_and_slope(torch.addmm(b_c, m, w_c.t()), one)
         phi = a3 @ w_o.t()  # [E, 1]
-        agg = z = None
+        if tanh:  # coord_mlp[3]
+            phi = phi.tanh_()
+        q = dn = diff
+        if norm_diff:
+            q = radial.sqrt().add_(1)
+            dn = diff / q
+        trans = dn * phi
+        clamped = torch.clamp(trans, min=-100, max=100)  # [E, 3]
+        x = torch.addcmul(x, graph.sum(clamped), inv_degree)
+        sv, dv = _silu_and_slope(t[:, 2 * H:3 * H], one)
+        phi_v = torch.addmm(b_v2, sv, w_v2.t())  # [N, 1]
+        x = torch.addcmul(x, phi_v, vel)  # [N, 3]
+        agg = sz = dz = None
         if update_h:
             agg = graph.sum(m)
-            z = torch.addmm(t[:, 3 * H:], agg, w_n[:, H:].t())
+            sz, dz = _silu_and_slope(torch.addmm(t[:, 3 * H:], agg, w_n[:, H:].t()), one)
+            out = torch.addmm(b_n2, sz, w_n2.t())
+            h = out.add_(h) if residual else out
         if one is not None:
-            ctx.save_for_backward(h, lin_w, lin_b, w_cat, w_eff, r, w_1, a1, d1, w_2, m, d2,
-                                  w_c, a3, d3, w_o, w_n, agg)
-        ctx.graph, ctx.update_h = graph, update_h
+            ctx.save_for_backward(u, lin_w, lin_b, w_cat, w_eff, r, w_1, a1, d1, w_2, m, d2, w_c,
+                                  a3, d3, w_o, phi, diff, dn, q, clamped == trans, inv_degree,
+                                  vel, sv, dv, w_v2, phi_v, w_n, agg, sz, dz, w_n2)
+        ctx.graph, ctx.flags = graph, flags
         ctx.set_materialize_grads(False)
-        return z, phi, t[:, 2 * H:3 * H].contiguous()
+        return (h if update_h else None), x
 
     @staticmethod
-    def backward(ctx, g_z, g_phi, g_v):
-        (h, lin_w, lin_b, w_cat, w_eff, r, w_1, a1, d1, w_2, m, d2, w_c, a3, d3, w_o, w_n,
-         agg) = ctx.saved_tensors
-        graph, need, H, N = ctx.graph, ctx.needs_input_grad, w_2.shape[0], h.shape[0]
-        if g_phi is None:
-            g_phi = a3.new_zeros(a3.shape[0], 1)
+    def backward(ctx, g_h, g_x):
+        (u, lin_w, lin_b, w_cat, w_eff, r, w_1, a1, d1, w_2, m, d2, w_c, a3, d3, w_o, phi, diff,
+         dn, q, inside, inv_degree, vel, sv, dv, w_v2, phi_v, w_n, agg, sz, dz,
+         w_n2) = ctx.saved_tensors
+        update_h, residual, norm_diff, tanh = ctx.flags
+        graph, need, H, N = ctx.graph, ctx.needs_input_grad, w_2.shape[0], u.shape[0]
+        if g_x is None:
+            g_x = vel.new_zeros(N, 3)
+        # Velocity term.
+        g_pv = (g_x * vel).sum(-1, keepdim=True)  # [N, 1]
+        g_vel = g_x * phi_v if need[5] else None
+        g_v = (g_pv @ w_v2).mul_(dv)
+        # Coordinate term: d loss / d clamp(...) is g_x / degree at the target.
+        g_tr = graph.with_target(torch.mul, g_x * inv_degree, inside)  # [E, 3]
+        g_phi = (g_tr * dn).sum(-1, keepdim=True)  # [E, 1]
+        g_dn = g_tr.mul_(phi)
+        if tanh:
+            g_phi.mul_(torch.addcmul(phi.new_ones(()), phi, phi, value=-1))
+        # Edge MLP chain.
         g3 = torch.mul(d3, w_o).mul_(g_phi)  # d loss / d (m W_c^T + b_c)
         g_o = g_phi.t() @ a3  # [1, H]
         g_c, g_bc = g3.t() @ m, g3.sum(0)
         g2 = g3 @ w_c  # d loss / d m
-        g_s = g_q = None
-        if ctx.update_h:
-            g_s = g_z if g_z is not None else h.new_zeros(N, H)
+        g_s = g_q = g_n2 = g_bn2 = None
+        if update_h:
+            g_out = g_h if g_h is not None else u.new_zeros(N, H)
+            g_n2, g_bn2 = g_out.t() @ sz, g_out.sum(0)
+            g_s = (g_out @ w_n2).mul_(dz)  # d loss / d s
             g_q = g_s.t() @ agg
             g2 = graph.with_target(torch.add, g_s @ w_n[:, H:], g2)
         g2.mul_(d2)
         g_2, g_b2 = g2.t() @ a1, g2.sum(0)
         g1 = (g2 @ w_2).mul_(d1)  # d loss / d pre
-        # Products with 1-3 columns as matrix-vector products or with the long axis inner
-        # (several times faster than the plain matrix products of these shapes).
-        g_rad = torch.mv(g1, w_1[:, 2 * H]).unsqueeze(-1) if need[3] else None
-        g_ea = (w_1[:, 2 * H + 1:].t() @ g1.t()).t() if need[4] else None
-        g_t = torch.cat([graph.sum(g1), g1.new_zeros(N, H).index_add_(0, graph.src, g1),
-                         g_v if g_v is not None else g1.new_zeros(N, H)]
-                        + ([g_s] if ctx.update_h else []), dim=1)  # d loss / d t
-        g_weff, g_bcat = g_t.t() @ h, g_t.sum(0)
-        g_h = g_t @ w_eff if need[0] else None
+        g_xx = None
+        if need[4]:
+            # Products with 1-3 columns as matrix-vector products or with the long axis inner
+            # (several times faster than the plain matrix products of these shapes).
+            g_rad = torch.mv(g1, w_1[:, 2 * H]).unsqueeze(-1)  # [E, 1]
+            if norm_diff:
+                g_q_ = (g_dn * dn).sum(-1, keepdim=True).div_(q).neg_()
+                g_dn = g_dn / q
+                g_rad = g_rad + g_q_ / (2 * (q - 1))
+            g_diff = torch.addcmul(g_dn, diff, g_rad, value=2)
+            g_xx = g_x + graph.sum(g_diff) - g_diff.new_zeros(N, 3).index_add_(0, graph.src,
+                                                                                 g_diff)
+        g_ea = (w_1[:, 2 * H + 1:].t() @ g1.t()).t() if need[6] else None
+        g_t = torch.cat([graph.sum(g1), g1.new_zeros(N, H).index_add_(0, graph.src, g1), g_v]
+                        + ([g_s] if update_h else []), dim=1)  # d loss / d t
+        g_weff, g_bcat = g_t.t() @ u, g_t.sum(0)
+        g_u = g_t @ w_eff if need[0] else None
         g_lw = g_lb = None
         g_wcat = g_weff
         if lin_w is not None:
@@ -125,10 +166,12 @@ class _LayerMaps(torch.autograd.Function):
             g_lw, g_lb = w_cat.t() @ g_weff, torch.mv(w_cat.t(), g_bcat)
         g_1 = torch.cat([g_wcat[:H], g_wcat[H:2 * H], (r.t() @ g1).t()], dim=1)
         g_n = g_bn = None
-        if ctx.update_h:
+        if update_h:
             g_n, g_bn = torch.cat([g_wcat[3 * H:], g_q], dim=1), g_bcat[3 * H:]
-        return (g_h, g_lw, g_lb, g_rad, g_ea, g_1, g_bcat[:H], g_2, g_b2, g_c, g_bc, g_o,
-                g_wcat[2 * H:3 * H], g_bcat[2 * H:3 * H], g_n, g_bn, None, None)
+        g_hres = g_h if update_h and residual and need[3] else None
+        return (g_u, g_lw, g_lb, g_hres, g_xx, g_vel, g_ea, None, g_1, g_bcat[:H], g_2, g_b2,
+                g_c, g_bc, g_o, g_wcat[2 * H:3 * H], g_bcat[2 * H:3 * H], g_pv.t() @ sv,
+                g_pv.sum(0), g_n, g_bn, g_n2, g_bn2, None, None)
 
 
 def _mlp(d_in: int, hidden: int, d_out: int, *, bias_out: bool = True) -> nn.Sequential:
@@ -190,30 +233,18 @@ class EGCLVel(nn.Module):
         -------
         h : Tensor, shape (N, hidden); x : Tensor, shape (N, 3)
         """
-        diff = graph.pairwise(torch.sub, x, x)  # [E, 3]  x_i - x_j
-        radial = (diff * diff).sum(-1, keepdim=True)  # [E, 1]
         e0, _, e2, _ = self.edge_mlp
         c0, _, c2, *_ = self.coord_mlp
         v0, _, v2 = self.coord_mlp_vel
         n0, _, n2 = self.node_mlp
         u, lin_w, lin_b = (h, None, None) if h_linear is None else \
             (h_linear[0], h_linear[1].weight, h_linear[1].bias)
-        z, phi_x, vel_pre = _LayerMaps.apply(
-            u, lin_w, lin_b, radial, edge_attr, e0.weight, e0.bias, e2.weight, e2.bias,
-            c0.weight, c0.bias, c2.weight, v0.weight, v0.bias, n0.weight, n0.bias, graph,
-            update_h)
-        if self.norm_diff:
-            diff = diff / (radial.sqrt() + 1)
-        if self.tanh:  # coord_mlp[3]
-            phi_x = torch.tanh(phi_x)
-        trans = torch.clamp(diff * phi_x, min=-100, max=100)  # [E, 3]
-        x = torch.addcmul(x, graph.sum(trans), inv_degree)
-        phi_v = torch.addmm(v2.bias, F.silu(vel_pre), v2.weight.t())  # [N, 1]
-        x = torch.addcmul(x, phi_v, vel)  # [N, 3]
-        if not update_h:
-            return h, x
-        out = F.linear(F.silu(z), n2.weight, n2.bias)
-        return (h + out if self.residual else out), x
+        h_new, x = _Layer.apply(
+            u, lin_w, lin_b, h, x, vel, edge_attr, inv_degree, e0.weight, e0.bias, e2.weight,
+            e2.bias, c0.weight, c0.bias, c2.weight, v0.weight, v0.bias, v2.weight, v2.bias,
+            n0.weight, n0.bias, n2.weight, n2.bias, graph,
+            (update_h, self.residual, self.norm_diff, self.tanh))
+        return (h_new if update_h else h), x
 
 
 @register("egnn", group=lambda: E3() * Symmetric(_nbody_io.EXAMPLE_NODES),
