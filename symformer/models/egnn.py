@@ -39,6 +39,15 @@ def _silu_and_slope(z: Tensor, one: Tensor | None) -> tuple[Tensor, Tensor | Non
     return out, (s.lerp_(one, out) if one is not None else None)
 
 
+def _add_target_(graph: _nbody_io.MessageGraph, t_edge: Tensor, t_node: Tensor) -> Tensor:
+    """``t_edge_ij += t_node_i`` in place (``t_edge`` a fresh intermediate), (E, ...) += (N, ...);
+    a broadcast in a regular graph."""
+    if graph.regular:
+        t_edge.view(graph.num_nodes, graph.k, *t_edge.shape[1:]).add_(t_node.unsqueeze(1))
+        return t_edge
+    return t_edge.add_(graph.target(t_node))
+
+
 class _Layer(torch.autograd.Function):
     """One :class:`EGCLVel` layer as one autograd node, with a hand-written backward.
 
@@ -77,7 +86,8 @@ class _Layer(torch.autograd.Function):
         diff = graph.pairwise(torch.sub, x, x)  # [E, 3]  x_i - x_j
         radial = (diff * diff).sum(-1, keepdim=True)  # [E, 1]
         r = torch.cat([radial, edge_attr], dim=-1)  # [E, 1 + edge_dim]
-        pre = graph.pairwise(torch.add, t[:, :H], t[:, H:2 * H]).addmm_(r, w_1[:, 2 * H:].t())
+        pre = _add_target_(graph, graph.source(t[:, H:2 * H]), t[:, :H])
+        pre.addmm_(r, w_1[:, 2 * H:].t())
         a1, d1 = _silu_and_slope(pre, one)
         m, d2 = _silu_and_slope(torch.addmm(b_2, a1, w_2.t()), one)
         a3, d3 = _silu_and_slope(torch.addmm(b_c, m, w_c.t()), one)
@@ -138,7 +148,7 @@ class _Layer(torch.autograd.Function):
             g_n2, g_bn2 = g_out.t() @ sz, g_out.sum(0)
             g_s = (g_out @ w_n2).mul_(dz)  # d loss / d s
             g_q = g_s.t() @ agg
-            g2 = graph.with_target(torch.add, g_s @ w_n[:, H:], g2)
+            _add_target_(graph, g2, g_s @ w_n[:, H:])
         g2.mul_(d2)
         g_2, g_b2 = g2.t() @ a1, g2.sum(0)
         g1 = (g2 @ w_2).mul_(d1)  # d loss / d pre
