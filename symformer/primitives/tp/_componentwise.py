@@ -6,8 +6,10 @@ matrix product with very few columns, which runs at a fraction of the machine's 
 components as rows (``[S, d1 d2] @ [d1 d2, N C]``) it is wide and 2-5x faster. So the terms are
 transposed once to ``[d, N C]``, every group works on rows of that layout (the outer product's
 backward then sums along contiguous rows too), and each output term is transposed back once.
-Pairs of degrees above :data:`LMAX_COMPONENT_MAJOR` keep the samples-major product (measured
-faster there) and only their result is transposed.
+Single-path pairs of degrees from :data:`LMIN_GRADED` on skip the dense table: the graded kernel of
+:mod:`._graded` splits it into four blocks of a quarter of the work (and its backward runs the
+same kernel); pairs above :data:`LMAX_COMPONENT_MAJOR` that it does not take keep the
+samples-major product (measured faster there) and only their result is transposed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 from torch import Tensor
 
 from ._eager import run_eagerly
+from ._graded import GradedTable, grades, graded_product
 from .spec import TensorProductSpec
 
 __all__ = ["componentwise_applies", "componentwise_tensor_product"]
@@ -25,6 +28,11 @@ __all__ = ["componentwise_applies", "componentwise_tensor_product"]
 #: Pairs with a degree above this run samples-major: their outer products are large enough for
 #: a good matrix product either way, and the component-major backward loops grow with d.
 LMAX_COMPONENT_MAJOR = 5
+
+#: Pairs with both degrees from this on and outputs no wider than the inputs run the graded
+#: kernel (measured faster than the dense table there, forward and backward, float32 and
+#: float64; slower for smaller degrees and for many outputs per pair, see :func:`_takes_graded`).
+LMIN_GRADED = 5
 
 
 class _Outer(torch.autograd.Function):
@@ -59,10 +67,23 @@ class _Outer(torch.autograd.Function):
         return g1, g2
 
 
+def _takes_graded(spec: TensorProductSpec, a: int, b: int) -> bool:
+    """Whether the input pair ``(a, b)`` runs the graded kernel: both degrees from
+    :data:`LMIN_GRADED` on and outputs no wider than the inputs (its backward contracts the
+    output with each input, which costs no more than the forward only then: single-path
+    products, not single-in multi-out ones)."""
+    l1, l2 = spec.irreps_in1[a].ir.l, spec.irreps_in2[b].ir.l
+    d3 = sum(spec.irreps_out[t.i_out].ir.dim for t in spec.instructions
+             if (t.i_in1, t.i_in2) == (a, b))
+    return min(l1, l2) >= LMIN_GRADED and d3 <= 2 * max(l1, l2) + 1
+
+
 def componentwise_applies(spec: TensorProductSpec) -> bool:
-    """``uuu`` specs with at least one pair of degrees <= :data:`LMAX_COMPONENT_MAJOR`."""
-    return spec.mode == "uuu" and any(max(l1, l2) <= LMAX_COMPONENT_MAJOR
-                                      for l1, l2, _ in spec.paths())
+    """``uuu`` specs with at least one pair of degrees <= :data:`LMAX_COMPONENT_MAJOR` or one
+    that the graded kernel takes."""
+    return spec.mode == "uuu" and any(
+        max(l1, l2) <= LMAX_COMPONENT_MAJOR or _takes_graded(spec, t.i_in1, t.i_in2)
+        for t, (l1, l2, _) in zip(spec.instructions, spec.paths()))
 
 
 @run_eagerly  # constant tables: built once, opaque to the compiler
@@ -72,6 +93,19 @@ def _transposed(spec: TensorProductSpec, dtype: torch.dtype, device: torch.devic
     from .cg import group_tables
     return tuple((a, b, ks, table.t().contiguous())
                  for a, b, ks, table, _ in group_tables(spec, dtype, device))
+
+
+@run_eagerly  # constant tables: built once, opaque to the compiler
+@functools.lru_cache(maxsize=None)
+def _graded(spec: TensorProductSpec) -> tuple[GradedTable | None, ...]:
+    """Per input pair of ``group_tables``: its graded table, or None where the dense one runs."""
+    from .cg import group_tables
+    out = []
+    for a, b, _, table, _ in group_tables(spec, torch.float64, torch.device("cpu")):
+        l1, l2 = spec.irreps_in1[a].ir.l, spec.irreps_in2[b].ir.l
+        out.append(GradedTable(table.view(2 * l1 + 1, 2 * l2 + 1, -1), grades(l1), grades(l2))
+                   if _takes_graded(spec, a, b) else None)
+    return tuple(out)
 
 
 def componentwise_tensor_product(x: Tensor, y: Tensor, spec: TensorProductSpec,
@@ -91,9 +125,9 @@ def componentwise_tensor_product(x: Tensor, y: Tensor, spec: TensorProductSpec,
           zip(y.split([m * ir.dim for m, ir in spec.irreps_in2], -1), spec.irreps_in2)]
     xs, ys = {}, {}                                              # [d, N mul], made on demand
     acc: list[Tensor | None] = [None] * len(spec.irreps_out)
-    for a, b, ks, table_t in _transposed(spec, x.dtype, x.device):
+    for (a, b, ks, table_t), graded in zip(_transposed(spec, x.dtype, x.device), _graded(spec)):
         (m, ir1), ir2 = spec.irreps_in1[a], spec.irreps_in2[b].ir
-        if max(ir1.l, ir2.l) > LMAX_COMPONENT_MAJOR:  # large blocks: samples-major is faster
+        if graded is None and max(ir1.l, ir2.l) > LMAX_COMPONENT_MAJOR:  # samples-major: faster
             outer = (xn[a].unsqueeze(-1) * yn[b].unsqueeze(-2)).view(n * m, -1)
             z = (outer @ table_t.t()).t()                         # [sum d3, N C] (a view)
         else:
@@ -101,7 +135,8 @@ def componentwise_tensor_product(x: Tensor, y: Tensor, spec: TensorProductSpec,
                 xs[a] = xn[a].permute(2, 0, 1).reshape(ir1.dim, n * m)
             if b not in ys:
                 ys[b] = yn[b].permute(2, 0, 1).reshape(ir2.dim, n * m)
-            z = table_t @ _Outer.apply(xs[a], ys[b])              # [sum d3, N C]
+            z = table_t @ _Outer.apply(xs[a], ys[b]) if graded is None else \
+                graded_product(xs[a], ys[b], graded)               # [sum d3, N C]
         dims = [spec.irreps_out[spec.instructions[k].i_out].ir.dim for k in ks]
         for k, o in zip(ks, z.split(dims, 0)):
             w = weights[k]
@@ -112,4 +147,6 @@ def componentwise_tensor_product(x: Tensor, y: Tensor, spec: TensorProductSpec,
     blocks = [x.new_zeros(n, mul * ir.dim) if t is None else
               t.view(ir.dim, n, mul).permute(1, 2, 0).reshape(n, mul * ir.dim)
               for t, (mul, ir) in zip(acc, spec.irreps_out)]
+    if len(blocks) == 1:
+        return blocks[0]
     return torch.cat(blocks, -1) if blocks else x.new_zeros(n, 0)
