@@ -81,7 +81,7 @@ class _Layer(torch.autograd.Function):
         w_eff, b_eff = w_cat, b_cat
         if lin_w is not None:
             w_eff, b_eff = w_cat @ lin_w, torch.addmv(b_cat, w_cat, lin_b)
-        t = torch.addmm(b_eff, u, w_eff.t())  # [N, 3-4 H]
+        t = F.linear(u, w_eff, b_eff)  # [N, 3-4 H]
         one = t.new_ones(()) if any(ctx.needs_input_grad) else None
         diff = graph.pairwise(torch.sub, x, x)  # [E, 3]  x_i - x_j
         radial = (diff * diff).sum(-1, keepdim=True)  # [E, 1]
@@ -89,9 +89,9 @@ class _Layer(torch.autograd.Function):
         pre = _add_target_(graph, graph.source(t[:, H:2 * H]), t[:, :H])
         pre.addmm_(r, w_1[:, 2 * H:].t())
         a1, d1 = _silu_and_slope(pre, one)
-        m, d2 = _silu_and_slope(torch.addmm(b_2, a1, w_2.t()), one)
-        a3, d3 = _silu_and_slope(torch.addmm(b_c, m, w_c.t()), one)
-        phi = a3 @ w_o.t()  # [E, 1]
+        m, d2 = _silu_and_slope(F.linear(a1, w_2, b_2), one)
+        a3, d3 = _silu_and_slope(F.linear(m, w_c, b_c), one)
+        phi = F.linear(a3, w_o)  # [E, 1]
         if tanh:  # coord_mlp[3]
             phi = phi.tanh_()
         q = dn = diff
@@ -102,13 +102,13 @@ class _Layer(torch.autograd.Function):
         clamped = torch.clamp(trans, min=-100, max=100)  # [E, 3]
         x = torch.addcmul(x, graph.sum(clamped), inv_degree)
         sv, dv = _silu_and_slope(t[:, 2 * H:3 * H], one)
-        phi_v = torch.addmm(b_v2, sv, w_v2.t())  # [N, 1]
+        phi_v = F.linear(sv, w_v2, b_v2)  # [N, 1]
         x = torch.addcmul(x, phi_v, vel)  # [N, 3]
         agg = sz = dz = None
         if update_h:
             agg = graph.sum(m)
             sz, dz = _silu_and_slope(torch.addmm(t[:, 3 * H:], agg, w_n[:, H:].t()), one)
-            out = torch.addmm(b_n2, sz, w_n2.t())
+            out = F.linear(sz, w_n2, b_n2)
             h = out.add_(h) if residual else out
         if one is not None:
             ctx.save_for_backward(u, lin_w, lin_b, w_cat, w_eff, r, w_1, a1, d1, w_2, m, d2, w_c,
