@@ -103,6 +103,8 @@ class SymmetricContraction(nn.Module):
         Element-dependent weights, chosen by the one-hot of each atom.
     """
 
+    CHUNK_COLUMNS = 4096
+
     def __init__(self, *, lmax_in: int, lmax_out: int, channels: int, correlation: int,
                  num_elements: int):
         super().__init__()
@@ -150,6 +152,16 @@ class SymmetricContraction(nn.Module):
 
     def forward(self, a: Tensor, onehot: Tensor) -> Tensor:
         """a : (N, (lmax_in+1)^2, C), onehot : (N, elements) -> (N, (lmax_out+1)^2, C)."""
+        # Atoms are independent: blocks of ~CHUNK_COLUMNS (atom, channel) columns keep the
+        # [nnz, columns] gathers and products of every level in cache (fwd and both backwards).
+        step = max(1, self.CHUNK_COLUMNS // max(a.shape[-1], 1))
+        if a.shape[0] <= step:
+            return self._contract(a, onehot)
+        return torch.cat([self._contract(a[s:s + step], onehot[s:s + step])
+                          for s in range(0, a.shape[0], step)])
+
+    def _contract(self, a: Tensor, onehot: Tensor) -> Tensor:
+        """:meth:`forward` on one block of atoms."""
         n, c = a.shape[0], a.shape[-1]
         # Component-major [rows, N*C]: gathers and scatters move whole contiguous rows.
         at = a.transpose(0, 1).reshape(a.shape[1], n * c)

@@ -200,7 +200,8 @@ class EdgeConvolution(nn.Module):
         -> (N, (lmax_out+1)^2, C)."""
         src, dst = edge_index
         w = self.radial(r).unflatten(-1, (len(self.paths), -1))          # [E, P, C]
-        u = w.index_select(1, self.q_path) * x.index_select(1, self.q_row)[src]  # [E, Q, C]
+        # [E, Q, C]; index_select (not x[src]): its backward is an index_add, not an index_put
+        u = w.index_select(1, self.q_path) * x.index_select(1, self.q_row).index_select(0, src)
         t = (sh @ self.table.to(sh.dtype)).unflatten(-1, ((self.lmax_out + 1) ** 2, -1))
         return scatter_sum(torch.bmm(t, u), dst, x.shape[0])              # [N, rows_out, C]
 

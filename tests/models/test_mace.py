@@ -149,6 +149,27 @@ def test_symmetric_contraction_matches_dense_reference():
         torch.testing.assert_close(out[:, L * L:(L + 1) ** 2], ref, rtol=1e-10, atol=1e-12)
 
 
+def test_symmetric_contraction_atom_blocks_change_nothing():
+    # Blocks of 2 atoms (3 blocks, the last one short) against one block: values and the
+    # first and second derivatives (forces and the force loss) agree.
+    torch.manual_seed(5)
+    sc = SymmetricContraction(lmax_in=2, lmax_out=1, channels=3, correlation=3,
+                              num_elements=2).double()
+    onehot = torch.nn.functional.one_hot(torch.tensor([0, 1, 1, 0, 1]), 2).double()
+    a0 = torch.randn(5, 9, 3, dtype=torch.float64)
+    results = []
+    for columns in (6, 10 ** 6):
+        sc.CHUNK_COLUMNS = columns
+        a = a0.clone().requires_grad_(True)
+        out = sc(a, onehot)
+        (g,) = torch.autograd.grad(out.pow(2).sum(), a, create_graph=True)
+        sc.zero_grad()
+        g.pow(2).sum().backward()
+        results.append([out, g, *(w.grad.clone() for w in sc.weights)])
+    for x, y in zip(*results):
+        torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)
+
+
 def _o3_multiplicity(lmax_in, L, nu, points=400):
     """Multiplicity of V_L (parity (-1)^L) in Sym^nu(V_0 + V_1 + ... + V_lmax_in) by integrating
     characters over O(3) (Weyl: class function of the rotation angle, weight (1 - cos t) / pi)."""
