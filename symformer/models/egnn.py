@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from symformer.groups import E3, Symmetric
@@ -119,6 +120,7 @@ class _Layer(torch.autograd.Function):
         return (h if update_h else None), x
 
     @staticmethod
+    @once_differentiable  # the backward is written out; second derivatives are not
     def backward(ctx, g_h, g_x):
         (u, lin_w, lin_b, w_cat, w_eff, r, w_1, a1, d1, w_2, m, d2, w_c, a3, d3, w_o, phi, diff,
          dn, q, inside, inv_degree, vel, sv, dv, w_v2, phi_v, w_n, agg, sz, dz,
