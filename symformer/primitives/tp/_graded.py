@@ -44,13 +44,14 @@ def grades(l: int) -> list[int]:
 class _Plan(NamedTuple):
     n1: int                 # core rows per grade of the first input
     n2: int                 # core rows per grade of the second input
-    ia: Tensor              # [4 n1] rows of the first input (d1: the zero row)
+    ia: Tensor              # [4 n1] rows of the first input (padding: row 0, zero table)
     ib: Tensor              # [16 n2] rows of the second input, class-major then grade
     la: Tensor              # [4 E] leftover pairs: rows of the first input
     lb: Tensor              # [4 E] leftover pairs: rows of the second input
     core: Tensor            # [4, n_out, 4 n1 n2] table of the core pairs of each class
     left: Tensor            # [4, n_out, E] table of the leftover pairs
     inv: Tensor             # [d3] row of the class-major result (4 n_out: the zero row)
+    zero_row: bool          # whether ``inv`` reads the appended zero row
 
 
 def _groups(g: list[int], n: int, pad: int) -> tuple[list[list[int]], list[int]]:
@@ -93,7 +94,10 @@ def _build(t: Tensor, g1: list[int], g2: list[int], dtype, device) -> _Plan:
         ii, jj = torch.tensor(pairs).unbind(1)
         ko = torch.tensor((outs[s] + [d3] * n_out)[:n_out])
         table[s] = ext[ii, jj][:, ko].t()
-    inv = torch.full((d3,), 4 * n_out, dtype=torch.long)
+    # Padding rows read row 0 (their table entries are zero); outputs no pair feeds read a
+    # padding row of the result (zero) or, when there is none, an appended zero row.
+    spare = [s * n_out + r for s in range(4) for r in range(len(outs[s]), n_out)]
+    inv = torch.full((d3,), spare[0] if spare else 4 * n_out, dtype=torch.long)
     for s in range(4):
         for r, k in enumerate(outs[s]):
             inv[k] = s * n_out + r
@@ -101,11 +105,14 @@ def _build(t: Tensor, g1: list[int], g2: list[int], dtype, device) -> _Plan:
     la = [i for s in range(4) for i, _ in (left[s] + pad)[:e]]
     lb = [j for s in range(4) for _, j in (left[s] + pad)[:e]]
     ib = [j for s in range(4) for p in range(4) for j in c2[p ^ s]]
-    as_long = functools.partial(torch.tensor, dtype=torch.long, device=device)
+
+    def rows(idx, d):
+        return torch.tensor([0 if i == d else i for i in idx], dtype=torch.long, device=device)
     table = table.to(dtype=dtype, device=device)
     core = 4 * n1 * n2
-    return _Plan(n1, n2, as_long(sum(c1, [])), as_long(ib), as_long(la), as_long(lb),
-                 table[..., :core].contiguous(), table[..., core:].contiguous(), inv.to(device))
+    return _Plan(n1, n2, rows(sum(c1, []), d1), rows(ib, d2), rows(la, d1), rows(lb, d2),
+                 table[..., :core].contiguous(), table[..., core:].contiguous(), inv.to(device),
+                 bool((inv == 4 * n_out).any()))
 
 
 class GradedTable:
@@ -133,16 +140,15 @@ class GradedTable:
 
 
 def _contract(p: _Plan, a: Tensor, b: Tensor) -> Tensor:
-    """a : (d1, M); b : (d2, M). Returns (d3, M)."""
-    m = a.shape[1]
-    zero = a.new_zeros(1, m)
-    a1, b1 = torch.cat([a, zero]), torch.cat([b, zero])             # row d: zeros (padding)
-    xa = a1.index_select(0, p.ia).view(1, 4, p.n1, 1, m)
-    xb = b1.index_select(0, p.ib).view(4, 4, 1, p.n2, m)
+    """a : (d1, ...); b : (d2, ...) with the same trailing shape, any strides (a permuted view
+    of the ``mul_ir`` layout is gathered in one pass). Returns (d3, M), M the trailing size."""
+    m = a[0].numel()
+    xa = a.index_select(0, p.ia).view(1, 4, p.n1, 1, m)
+    xb = b.index_select(0, p.ib).view(4, 4, 1, p.n2, m)
     core, e = p.core.shape[2], p.left.shape[2]
     if e:
-        ya = a1.index_select(0, p.la).view(4, e, m)
-        yb = b1.index_select(0, p.lb).view(4, e, m)
+        ya = a.index_select(0, p.la).view(4, e, m)
+        yb = b.index_select(0, p.lb).view(4, e, m)
     step = max(256, CHUNK_BYTES // (4 * (core + e) * a.element_size()) // 256 * 256)
     parts = []
     for c in range(0, m, step):
@@ -152,8 +158,10 @@ def _contract(p: _Plan, a: Tensor, b: Tensor) -> Tensor:
         if e:
             z = torch.baddbmm(z, p.left, ya[..., c:c + w] * yb[..., c:c + w])
         parts.append(z)
-    z = parts[0] if len(parts) == 1 else torch.cat(parts, -1)
-    return torch.cat([z.view(-1, m), zero]).index_select(0, p.inv)
+    z = (parts[0] if len(parts) == 1 else torch.cat(parts, -1)).view(-1, m)
+    if p.zero_row:
+        z = torch.cat([z, z.new_zeros(1, m)])
+    return z.index_select(0, p.inv)
 
 
 def _compose(perm: tuple[int, int, int], q: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -177,9 +185,9 @@ class _Graded(torch.autograd.Function):
         a, b = ctx.saved_tensors
         ga = gb = None
         if ctx.needs_input_grad[0]:
-            ga = _Graded.apply(grad, b, ctx.table, _compose(ctx.perm, (2, 1, 0)))
+            ga = _Graded.apply(grad, b, ctx.table, _compose(ctx.perm, (2, 1, 0))).view(a.shape)
         if ctx.needs_input_grad[1]:
-            gb = _Graded.apply(a, grad, ctx.table, _compose(ctx.perm, (0, 2, 1)))
+            gb = _Graded.apply(a, grad, ctx.table, _compose(ctx.perm, (0, 2, 1))).view(b.shape)
         return ga, gb, None, None
 
 
@@ -188,12 +196,13 @@ def graded_product(a: Tensor, b: Tensor, table: GradedTable) -> Tensor:
 
     Parameters
     ----------
-    a : Tensor, shape (d1, M)
-    b : Tensor, shape (d2, M)
+    a : Tensor, shape (d1, ...)
+    b : Tensor, shape (d2, ...)
+        Same trailing shape as ``a`` (M elements); any strides.
     table : GradedTable
 
     Returns
     -------
     Tensor, shape (d3, M)
     """
-    return _Graded.apply(a.contiguous(), b.contiguous(), table, (0, 1, 2))
+    return _Graded.apply(a, b, table, (0, 1, 2))
