@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from symformer.groups import E3, Symmetric
@@ -120,8 +119,10 @@ class _Layer(torch.autograd.Function):
         return (h if update_h else None), x
 
     @staticmethod
-    @once_differentiable  # the backward is written out; second derivatives are not
     def backward(ctx, g_h, g_x):
+        if torch.is_grad_enabled():  # create_graph=True: the backward below is not recorded
+            raise RuntimeError("EGNN: second derivatives (create_graph=True) are not supported; "
+                               "each layer has a hand-written first-order backward")
         (u, lin_w, lin_b, w_cat, w_eff, r, w_1, a1, d1, w_2, m, d2, w_c, a3, d3, w_o, phi, diff,
          dn, q, inside, inv_degree, vel, sv, dv, w_v2, phi_v, w_n, agg, sz, dz,
          w_n2) = ctx.saved_tensors
