@@ -19,7 +19,9 @@ or the backend's own dense steps) x 2 / time, against ``torch.mm`` 2048 x 2048 f
 in the same run. Peak memory: in-process, ``VmHWM - VmRSS`` after ``malloc_trim`` and
 resetting the peak (``/proc/self/clear_refs``), one fwd+bwd.
 
-Run: ``OMP_NUM_THREADS=1 nice -n 5 python benchmarks/speed_tensor_product.py [--quick]``
+Run: ``OMP_NUM_THREADS=1 nice -n 5 python benchmarks/speed_tensor_product.py [--quick]``; one part
+again into the committed results, e.g. ``--sections micro --micro-kinds SISO --micro-dtypes
+float32 float64 --merge`` (rows of the same case, dtype and backend replaced, the rest kept).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -59,10 +62,8 @@ def cg_macs(spec: TensorProductSpec) -> int:
 
 
 def status(key: str) -> int:
-    for line in open("/proc/self/status"):
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) * 1024
-    return 0
+    return next((int(line.split()[1]) * 1024 for line in open("/proc/self/status")
+                 if line.startswith(key + ":")), 0)
 
 
 def peak_bytes(step) -> int:
@@ -74,15 +75,20 @@ def peak_bytes(step) -> int:
     return status("VmHWM") - base
 
 
-def interleaved(fns: dict, repeats: int) -> dict:
+#: ``--clock thread``: the thread's CPU time, which leaves out the time the process waits for a
+#: core on a shared machine (not the contention for caches and memory bandwidth).
+CLOCKS = {"wall": time.perf_counter, "thread": time.thread_time}
+
+
+def interleaved(fns: dict, repeats: int, clock=time.perf_counter) -> dict:
     for f in fns.values():
         f()                                                         # warm-up (tables, codegen)
     times = {k: [] for k in fns}
     for _ in range(repeats):
         for k, f in fns.items():
-            t = time.perf_counter()
+            t = clock()
             f()
-            times[k].append(time.perf_counter() - t)
+            times[k].append(clock() - t)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -122,7 +128,8 @@ def edge_case(L: int, C: int, E: int, dtype, repeats: int, memory: bool) -> list
     return measure(f"edge uvu L={L} C={C} E={E}", runs, [x, w], macs, E, repeats, memory, dtype)
 
 
-def micro_case(kind: str, L: int, C: int, N: int, dtype, repeats: int) -> list[dict]:
+def micro_case(kind: str, L: int, C: int, N: int, dtype, repeats: int,
+               clock=time.perf_counter) -> list[dict]:
     import e3nn.o3 as o3
     g = torch.Generator().manual_seed(0)
     p = 1 if L % 2 == 0 else -1
@@ -150,7 +157,8 @@ def micro_case(kind: str, L: int, C: int, N: int, dtype, repeats: int) -> list[d
         macs["grid"] = C * n_pts * (3 * (L + 1) ** 2 + 1)
         M = 4 * L + 1
         macs["gaunt"] = C * (2 * (L + 1) ** 2 * M * M * 2 + 3 * M * M * int(math.log2(M) + 1) * 4)
-    return measure(f"{kind} L={L} C={C} N={N}", runs, [x, y], macs, N, repeats, False, dtype)
+    return measure(f"{kind} L={L} C={C} N={N}", runs, [x, y], macs, N, repeats, False, dtype,
+                   clock)
 
 
 def escn_case(L: int, C: int, E: int, repeats: int) -> dict:
@@ -182,10 +190,11 @@ def escn_case(L: int, C: int, E: int, repeats: int) -> dict:
     return row
 
 
-def measure(name, runs, inputs, macs, n, repeats, memory, dtype) -> list[dict]:
+def measure(name, runs, inputs, macs, n, repeats, memory, dtype,
+            clock=time.perf_counter) -> list[dict]:
     fb = {k: fwd_bwd(r, inputs) for k, r in runs.items()}
-    t_f = interleaved({k: v[0] for k, v in fb.items()}, repeats)
-    t_b = interleaved({k: v[1] for k, v in fb.items()}, repeats)
+    t_f = interleaved({k: v[0] for k, v in fb.items()}, repeats, clock)
+    t_b = interleaved({k: v[1] for k, v in fb.items()}, repeats, clock)
     rows = []
     for k in runs:
         row = {"case": name, "backend": k, "dtype": str(dtype).removeprefix("torch."),
@@ -245,6 +254,12 @@ REFERENCE = {  # e3nn 0.6.0, 10,000 edges, 32 channels, fwd+bwd median, 2-core C
     "uvu": {1: 0.060, 2: 0.580, 3: 2.2, 4: 7.2}, "fctp": {1: 0.033, 2: 0.194, 3: 0.790, 4: 2.6}}
 
 
+def _ratios(r: dict, need: float, strict: bool = False) -> str:
+    lo = min(r["speedup_fwd_vs_e3nn"], r["speedup_fwdbwd_vs_e3nn"])
+    return (f"fwd x{r['speedup_fwd_vs_e3nn']:.2f}, fwd+bwd x{r['speedup_fwdbwd_vs_e3nn']:.2f}: "
+            + ("met" if (lo > need if strict else lo >= need) else "NOT met"))
+
+
 def markdown(out: dict) -> str:
     """Tables of the JSON results: ratios first (what is robust on a shared machine)."""
     lines = ["# Tensor products: symformer backends vs e3nn", "",
@@ -256,6 +271,11 @@ def markdown(out: dict) -> str:
              "medians, robust to load; absolute times are not).",
              "", "Speedup = e3nn time / backend time on identical inputs (> 1: faster than e3nn). "
              "GFLOP/s counts the backend's useful multiply-adds (x2) in the forward pass.", ""]
+    for run in out.get("reruns", []):  # every re-run, also those whose rows were replaced
+        lines += [f"Re-run `{run['command']}` ({run['date']}; wall time {run['wall_s']:.0f} s; "
+                  f"load average at start {run['load_at_start']:.1f}), speedup fwd / fwd+bwd: "
+                  + ", ".join(f"{k} {f:.2f} / {b:.2f}"
+                              for k, (f, b) in run["speedups_fwd_fwdbwd"].items()) + ".", ""]
     cases: dict[str, list] = {}
     for r in out["rows"]:
         cases.setdefault(r["case"] + " " + r["dtype"], []).append(r)
@@ -268,27 +288,25 @@ def markdown(out: dict) -> str:
                          f"{1e3 * r['fwdbwd_s']:.1f} | {r['speedup_fwd_vs_e3nn']:.2f} | "
                          f"{r['speedup_fwdbwd_vs_e3nn']:.2f} | {r['fwd_gflops']:.2f} "
                          f"({100 * r['fwd_fraction_of_matmul_peak']:.1f}%) | {mem} |")
-    lines += ["", "## Targets of the issue (fp32 ratios from the table above)", ""]
+    lines += ["", "## Targets of the issue (ratios from the table above; fp32 unless stated)", ""]
     get = {(r["case"].split(" C=")[0], r["dtype"], r["backend"]): r for r in out["rows"]}
     for (case, dt, be), r in get.items():
         if case.startswith("edge") and dt == "float32" and be == "cg":
-            ok = min(r["speedup_fwd_vs_e3nn"], r["speedup_fwdbwd_vs_e3nn"]) >= 1
-            lines.append(f"- dense CG no slower than e3nn, {case}: fwd x"
-                         f"{r['speedup_fwd_vs_e3nn']:.2f}, fwd+bwd x"
-                         f"{r['speedup_fwdbwd_vs_e3nn']:.2f}: {'met' if ok else 'NOT met'}")
+            lines.append(f"- dense CG no slower than e3nn, {case}: {_ratios(r, 1)}")
     micro = [r for (case, dt, be), r in get.items() if be == "cg" and not case.startswith("edge")]
-    slow = [r["case"].split(" C=")[0] for r in micro
+    slow = [f"{r['case'].split(' C=')[0]} {r['dtype']}" for r in micro
             if min(r["speedup_fwd_vs_e3nn"], r["speedup_fwdbwd_vs_e3nn"]) < 1]
     lines.append(f"- dense CG no slower than e3nn, microbenchmarks: slower (fwd or fwd+bwd) in "
                  f"{len(slow)} of {len(micro)} cases: {', '.join(slow) or 'none'} (millisecond "
                  "timings at small L are noisy on the shared machine)")
+    for r in micro:
+        if r["case"].startswith("SISO") and int(r["case"].split("L=")[1].split()[0]) >= 5:
+            lines.append(f"- dense CG (graded kernel) >= 1.1x e3nn, {r['case'].split(' C=')[0]} "
+                         f"{r['dtype']}: {_ratios(r, 1.1)}")
     for L, need in ((4, 3), (6, 10)):
         r = get.get((f"edge uvu L={L}", "float32", "so2"))
         if r:
-            ok = min(r["speedup_fwd_vs_e3nn"], r["speedup_fwdbwd_vs_e3nn"]) >= need
-            lines.append(f"- SO(2) >= {need}x e3nn at L={L}: fwd x{r['speedup_fwd_vs_e3nn']:.2f}, "
-                         f"fwd+bwd x{r['speedup_fwdbwd_vs_e3nn']:.2f}: "
-                         f"{'met' if ok else 'NOT met'}; "
+            lines.append(f"- SO(2) >= {need}x e3nn at L={L}: {_ratios(r, need)}; "
                          f"{100 * r['fwd_fraction_of_matmul_peak']:.1f}% of matmul peak (a "
                          "channel-wise product: elementwise work, bound by memory traffic)")
     for r in out.get("escn", []):
@@ -298,10 +316,7 @@ def markdown(out: dict) -> str:
                          f"{100 * frac:.0f}%: {'met' if frac > 0.3 else 'NOT met'}")
     for (case, dt, be), r in get.items():
         if case.startswith("MIMO") and be == "grid" and int(case.split("L=")[1]) >= 4:
-            ok = min(r["speedup_fwd_vs_e3nn"], r["speedup_fwdbwd_vs_e3nn"]) > 1
-            lines.append(f"- grid faster than e3nn's CG, {case}: fwd x"
-                         f"{r['speedup_fwd_vs_e3nn']:.2f}, fwd+bwd x"
-                         f"{r['speedup_fwdbwd_vs_e3nn']:.2f}: {'met' if ok else 'NOT met'}")
+            lines.append(f"- grid faster than e3nn's CG, {case}: {_ratios(r, 1, strict=True)}")
     if out.get("escn"):
         lines += ["", "## SO(2) convolution with channel mixing (eSCN), fp32", "",
                   "The per-edge operation of the Equiformer-style model and the flagship: rotate "
@@ -339,23 +354,48 @@ def markdown(out: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def command_line() -> str:
+    """The command as run: thread setting and niceness from the environment, then the argv."""
+    env = "".join(f"{k}={os.environ[k]} " for k in ("OMP_NUM_THREADS",) if k in os.environ)
+    return env + (f"nice -n {os.nice(0)} " if os.nice(0) else "") + f"python {shlex.join(sys.argv)}"
+
+
+def merge(old: dict, new: dict) -> dict:
+    """``old`` with the rows of ``new`` replacing those of the same case, dtype and backend; the
+    re-run is recorded in ``reruns``."""
+    key = lambda r: (r["case"], r.get("dtype"), r.get("backend"))  # noqa: E731
+    fresh = {key(r): r for r in new["rows"]}
+    rows = [fresh.pop(key(r), r) for r in old["rows"]] + list(fresh.values())
+    escn = {r["case"]: r for r in old.get("escn", []) + new["escn"]}
+    run = {k: new[k] for k in ("command", "date", "wall_s", "load_at_start")}
+    run["speedups_fwd_fwdbwd"] = {f"{r['case'].split(' C=')[0]} {r['dtype']} {r['backend']}": [
+        round(r["speedup_fwd_vs_e3nn"], 2), round(r["speedup_fwdbwd_vs_e3nn"], 2)]
+        for r in new["rows"] if r["backend"] != "e3nn"}
+    return {**old, "rows": rows, "escn": list(escn.values()),
+            "reruns": old.get("reruns", []) + [run]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes, 2 repeats: a smoke run")
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--edges", type=int, default=10000)
-    ap.add_argument("--channels", type=int, nargs="+", default=[32])
-    ap.add_argument("--edge-lmax", type=int, nargs="+", default=[1, 2, 3, 4])
-    ap.add_argument("--edge-lmax-small", type=int, nargs="+", default=[5, 6],
-                    help="edge-message degrees run with --edges-small edges")
-    ap.add_argument("--edges-small", type=int, default=1000)
-    ap.add_argument("--micro-lmax", type=int, nargs="+", default=list(range(1, 9)))
-    ap.add_argument("--micro-n", type=int, default=512)
-    ap.add_argument("--micro-repeats", type=int, default=3)
-    ap.add_argument("--micro-channels", type=int, default=16)
+    for name, default in (("--repeats", 5), ("--edges", 10000), ("--edges-small", 1000),
+                          ("--micro-n", 512), ("--micro-repeats", 3), ("--micro-channels", 16)):
+        ap.add_argument(name, type=int, default=default)
+    # --edge-lmax-small: edge-message degrees run with --edges-small edges
+    for name, default in (("--channels", [32]), ("--edge-lmax", [1, 2, 3, 4]),
+                          ("--edge-lmax-small", [5, 6]), ("--micro-lmax", list(range(1, 9)))):
+        ap.add_argument(name, type=int, nargs="+", default=default)
     ap.add_argument("--escn", type=str, nargs="+", default=["4:32:10000", "4:64:10000",
                                                               "6:32:2000", "6:64:2000"],
                     help="eSCN SO(2) convolution cases as L:C:E")
+    for name, choices, default in (("--sections", ["edge", "micro", "escn"], None),
+                                   ("--micro-kinds", ["SISO", "SIMO", "MIMO"], None),
+                                   ("--micro-dtypes", ["float32", "float64"], ["float32"])):
+        ap.add_argument(name, nargs="+", choices=choices, default=default or choices)
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                    help="microbenchmark timer (see CLOCKS)")
+    ap.add_argument("--merge", action="store_true",
+                    help="replace the re-measured rows in the existing --out JSON, keep the rest")
     ap.add_argument("--out", default="benchmarks/results/tensor_product.json")
     ap.add_argument("--from-json", help="only rewrite the markdown of an existing JSON result")
     ap.add_argument("--accuracy", action="store_true",
@@ -363,49 +403,47 @@ def main() -> None:
     a = ap.parse_args()
     if a.from_json:
         res = json.loads(Path(a.from_json).read_text())
-        if a.accuracy:
+        if a.accuracy:   # the tables added to the JSON too
             res["accuracy"] = accuracy()
             Path(a.from_json).write_text(json.dumps(res, indent=1))
         Path(a.from_json).with_suffix(".md").write_text(markdown(res))
         return
     if a.quick:
         a.repeats, a.micro_repeats, a.edges, a.edges_small, a.micro_n = 2, 2, 200, 50, 16
-        a.edge_lmax, a.edge_lmax_small, a.micro_lmax = [1, 2], [3], [1, 2]
-        a.escn = ["2:8:200"]
+        a.edge_lmax, a.edge_lmax_small, a.micro_lmax, a.escn = [1, 2], [3], [1, 2], ["2:8:200"]
     torch.set_num_threads(1)
     t0 = time.time()
     load = os.getloadavg()[0]
     peak = matmul_peak(a.repeats)
-    print(f"matmul peak {peak:.1f} GFLOP/s", flush=True)
-    rows = []
-    for C in a.channels:
-        for L in a.edge_lmax:
-            rows += edge_case(L, C, a.edges, torch.float32, a.repeats, memory=True)
-        for L in a.edge_lmax_small:
-            rows += edge_case(L, C, a.edges_small, torch.float32, a.repeats, memory=False)
-    for L in a.edge_lmax[:2]:
+    rows, edge = [], "edge" in a.sections
+    for C in a.channels if edge else []:
+        rows += sum((edge_case(L, C, a.edges, torch.float32, a.repeats, memory=True)
+                     for L in a.edge_lmax), [])
+        rows += sum((edge_case(L, C, a.edges_small, torch.float32, a.repeats, memory=False)
+                     for L in a.edge_lmax_small), [])
+    for L in a.edge_lmax[:2] if edge else []:
         rows += edge_case(L, a.channels[0], a.edges, torch.float64, a.repeats, memory=False)
-    for kind in ("SISO", "SIMO", "MIMO"):
-        for L in a.micro_lmax:
-            rows += micro_case(kind, L, a.micro_channels, a.micro_n, torch.float32,
-                               a.micro_repeats)
-    escn = [escn_case(*map(int, c.split(":")), a.repeats) for c in a.escn]
+    for dtype in a.micro_dtypes if "micro" in a.sections else []:
+        for kind in a.micro_kinds:
+            for L in a.micro_lmax:
+                rows += micro_case(kind, L, a.micro_channels, a.micro_n, getattr(torch, dtype),
+                                   a.micro_repeats, CLOCKS[a.clock])
+    escn = [escn_case(*map(int, c.split(":")), a.repeats) for c in a.escn if "escn" in a.sections]
     peak = max(peak, matmul_peak(a.repeats))   # the machine is shared: keep the better one
-    print(f"matmul peak (best of start and end) {peak:.1f} GFLOP/s", flush=True)
     for r in rows + escn:
         r["fwd_fraction_of_matmul_peak"] = r["fwd_gflops"] / peak
     import e3nn
-    acc = accuracy()
-    out = {"command": "OMP_NUM_THREADS=1 nice -n 5 python " + " ".join(sys.argv),
-           "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "seed": 0,
-           "wall_s": time.time() - t0, "threads": 1, "load_at_start": load, "matmul_peak_gflops": peak,
-           "torch": torch.__version__, "e3nn": e3nn.__version__,
-           "machine": platform.processor() or platform.machine(), "rows": rows, "escn": escn,
-           "accuracy": acc}
+    out = {"command": command_line(), "seed": 0, "wall_s": time.time() - t0, "threads": 1,
+           "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+           "load_at_start": load, "matmul_peak_gflops": peak, "torch": torch.__version__,
+           "e3nn": e3nn.__version__, "machine": platform.processor() or platform.machine(),
+           "rows": rows, "escn": escn}
+    out = merge(json.loads(Path(a.out).read_text()), out) if a.merge else \
+        {**out, "accuracy": accuracy()}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(out, indent=1))
     Path(a.out).with_suffix(".md").write_text(markdown(out))
-    print(f"wrote {a.out} in {out['wall_s']:.0f} s")
+    print(f"wrote {a.out} in {time.time() - t0:.0f} s")
 
 
 if __name__ == "__main__":
