@@ -53,6 +53,30 @@ INSTALL = [
 ]
 
 
+NOTES = [
+    "Parameters, MACE: mace-torch has more at the same hyper-parameters (94,128 vs 62,401 at 32 "
+    "channels; 848,528 vs 451,233 at 128) for three reasons. (a) Its first interaction maps the "
+    "message with an element-dependent linear map (skip_tp: 4 elements x C^2 per degree 0..3; "
+    "16,384 at 32 ch), ours with an element-independent one (4,096). (b) Its linear map after the "
+    "convolution mixes each 'uvu' path's output on its own (10 paths x C^2 in the second layer, "
+    "10,240), ours sums the paths of each degree with their radial weights first (4 x C^2, "
+    "4,096). (c) use_reduced_cg=False (mace_run_train's default) keeps the overcomplete "
+    "generalised Clebsch-Gordan basis: 11,008 + 3,584 product weights vs our 3,712 + 1,664 for a "
+    "linearly independent basis of the same span. Radial MLPs (12,800 + 25,088), up-projections, "
+    "the second layer's skip and the readouts have the same counts.",
+    "Parameters, TorchMD-ET: 280,578 (ours) vs 281,218: our value filters have no bias (-192 per "
+    "layer; the messages vanish smoothly at the cutoff) and our embedding tables have max_z + 1 "
+    "rows (+128).",
+    "torchmd-net 3.1.0 has no C++ extension any more: its neighbour search is an NVIDIA Warp "
+    "kernel (warp-lang 1.19.0, CPU backend) compiled on the first call (about 10 s, in the "
+    "warm-up round, not timed). e3nn 0.4.4 (mace-torch's pin) needs `slice` allowed for "
+    "torch.load's weights_only default (done at import here).",
+    "Accuracy: the pairs share hyper-parameters, they were not trained side by side here; "
+    "symformer's rMD17 errors are in benchmarks/results/rmd17_mace_nequip.md and rmd17.md.",
+    "Peak memory was not measured (no per-model CPU allocator statistics in torch).",
+]
+
+
 def aspirin_batch(data_dir: Path, batch: int):
     """z (N,), pos (N, 3) float32, batch (N,), energies (B,), forces (N, 3) of the first frames."""
     d = np.load(data_dir / "rmd17_aspirin_train_01.npz")
@@ -174,8 +198,8 @@ def time_pair(ours, peer, call, inputs, repeats: int) -> dict:
                     "energy_forces_atoms_per_s": atoms / ef, "train_step_atoms_per_s": atoms / st,
                     "energy_forces_all_ms": [1e3 * x for x in t["energy_forces"]],
                     "train_step_all_ms": [1e3 * x for x in t["train_step"]]}
-    res["speedup_energy_forces"] = res["peer"]["energy_forces_ms"] / res["ours"]["energy_forces_ms"]
-    res["speedup_train_step"] = res["peer"]["train_step_ms"] / res["ours"]["train_step_ms"]
+    for key in ("energy_forces", "train_step"):
+        res[f"speedup_{key}"] = res["peer"][f"{key}_ms"] / res["ours"][f"{key}_ms"]
     return res
 
 
@@ -187,6 +211,17 @@ def graph_ms(inputs, repeats: int) -> float:
         radius_graph(pos, 5.0, batch)
         t.append(time.perf_counter() - s)
     return 1e3 * statistics.median(t[1:])
+
+
+def git_state() -> str:
+    """HEAD and the files of symformer/ that differ from it (shared tree: others' edits too)."""
+    import subprocess
+
+    def git(*a):
+        return subprocess.run(["git", *a], cwd=HERE.parent, capture_output=True,
+                              text=True).stdout.strip()
+    dirty = git("status", "--short", "--", "symformer").replace("\n", ";")
+    return git("rev-parse", "--short", "HEAD") + (f" + uncommitted: {dirty}" if dirty else "")
 
 
 def write_markdown(res: dict, path: Path) -> None:
@@ -201,11 +236,13 @@ def write_markdown(res: dict, path: Path) -> None:
              "with the load; the ratios compare runs made seconds apart.", ""]
     for threads, table in res["threads"].items():
         lines += [f"## {threads} thread(s)", "",
+                  f"`{table['command']}` on {table['date']}, load average at start "
+                  f"{table['loadavg_start']}, code {table['git']}.", "",
                   f"Radius graph (symformer, included in every MACE call and in ours): "
                   f"{table['graph_ms']:.1f} ms.", "",
-                  "| model | params ours / peer | E+F ours (ms) | E+F peer (ms) | E+F atoms/s ours "
-                  "/ peer | ratio E+F | train step ours (ms) | train step peer (ms) | ratio "
-                  "train |", "|---|---|---|---|---|---|---|---|---|"]
+                  "| model | params ours / peer | E+F ours (ms) | E+F peer (ms) | E+F atoms/s "
+                  "ours / peer | ratio E+F | train step ours (ms) | train step peer (ms) | "
+                  "ratio train |", "|---|---|---|---|---|---|---|---|---|"]
         for name, row in table["pairs"].items():
             o, p = row["ours"], row["peer"]
             lines.append(
@@ -229,7 +266,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--threads", type=int, nargs="+", default=[1])
     p.add_argument("--pairs", nargs="+", default=list(PAIRS), help="subset of the pair names")
-    p.add_argument("--notes", nargs="*", default=[], help="lines added to the notes section")
+    p.add_argument("--merge", action="store_true",
+                   help="add these thread counts to an existing result file")
     p.add_argument("--out", default=str(HERE / "results" / "speed_potentials_peers"))
     args = p.parse_args(argv)
     import e3nn
@@ -238,8 +276,9 @@ def main(argv=None) -> int:
 
     loadavg = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     inputs = aspirin_batch(Path(args.data_dir), args.batch)
-    res = {"command": "OMP_NUM_THREADS=1 /work/peers-venv/bin/python "
-                      "benchmarks/speed_potentials_peers.py " + " ".join(argv or sys.argv[1:]),
+    command = (f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} /work/peers-venv/bin/"
+               "python benchmarks/speed_potentials_peers.py " + " ".join(argv or sys.argv[1:]))
+    res = {"command": command,
            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "torch": torch.__version__, "loadavg_start": loadavg,
            "versions": {"mace": getattr(mace, "__version__", "0.3.16"), "e3nn": e3nn.__version__,
@@ -248,10 +287,18 @@ def main(argv=None) -> int:
            "atoms": int(inputs[0].shape[0]),
            "edges": int(radius_graph(inputs[1], 5.0, inputs[2]).shape[1]),
            "repeats": args.repeats, "seed": 0, "install": INSTALL, "threads": {},
-           "peers": {name: PAIRS[name][3] for name in args.pairs}, "notes": args.notes}
+           "peers": {name: PAIRS[name][3] for name in args.pairs}, "notes": NOTES}
+    out = Path(args.out)
+    if args.merge and out.with_suffix(".json").exists():
+        old = json.loads(out.with_suffix(".json").read_text())
+        res = dict(old, peers={**old["peers"], **res["peers"]}, notes=NOTES)
     for threads in args.threads:
         torch.set_num_threads(threads)
-        table = {"graph_ms": graph_ms(inputs, args.repeats), "pairs": {}}
+        table = {"graph_ms": graph_ms(inputs, args.repeats), "pairs": {},
+                 "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                     timespec="seconds"), "loadavg_start": ", ".join(
+                         f"{x:.2f}" for x in os.getloadavg()), "git": git_state(),
+                 "command": command}
         for name in args.pairs:
             make_ours, make_peer, call, _ = PAIRS[name]
             torch.manual_seed(0)
@@ -263,7 +310,6 @@ def main(argv=None) -> int:
             print(threads, name, json.dumps({k: v for k, v in row.items()
                                               if k not in ("ours", "peer")}), flush=True)
         res["threads"][str(threads)] = table
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
     write_markdown(res, out.with_suffix(".md"))
