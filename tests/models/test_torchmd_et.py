@@ -44,8 +44,11 @@ def _loop_attention(layer, x, vec, pos, edge_attr_fn):
     return dx, dvec
 
 
+@pytest.mark.parametrize("blocked", [True, False])
 @pytest.mark.parametrize("regular", [True, False])
-def test_attention_matches_update_equations(regular):
+def test_attention_matches_update_equations(monkeypatch, regular, blocked):
+    # both message layouts: per-head value blocks (small graphs), contiguous blocks (large)
+    monkeypatch.setattr(ETAttention, "BLOCKED_MIN_EDGES", 0 if blocked else 10**9)
     torch.manual_seed(1)
     layer = ETAttention(8, 5, 2).double()
     for p in layer.parameters():
