@@ -80,7 +80,7 @@ class _Layer(torch.autograd.Function):
         b_cat = torch.cat([b_1, b_1.new_zeros(H), b_v] + ([b_n] if update_h else []))
         w_eff, b_eff = w_cat, b_cat
         if lin_w is not None:
-            w_eff, b_eff = w_cat @ lin_w, torch.addmv(b_cat, w_cat, lin_b)
+            w_eff, b_eff = torch.mm(w_cat, lin_w), torch.addmv(b_cat, w_cat, lin_b)
         t = F.linear(u, w_eff, b_eff)  # [N, 3-4 H]
         one = t.new_ones(()) if any(ctx.needs_input_grad) else None
         diff = graph.pairwise(torch.sub, x, x)  # [E, 3]  x_i - x_j
@@ -133,7 +133,7 @@ class _Layer(torch.autograd.Function):
         # Velocity term.
         g_pv = (g_x * vel).sum(-1, keepdim=True)  # [N, 1]
         g_vel = g_x * phi_v if need[5] else None
-        g_v = (g_pv @ w_v2).mul_(dv)
+        g_v = torch.mm(g_pv, w_v2).mul_(dv)
         # Coordinate term: d loss / d clamp(...) is g_x / degree at the target.
         g_tr = graph.with_target(torch.mul, g_x * inv_degree, inside)  # [E, 3]
         g_phi = (g_tr * dn).sum(-1, keepdim=True)  # [E, 1]
@@ -142,19 +142,19 @@ class _Layer(torch.autograd.Function):
             g_phi.mul_(torch.addcmul(phi.new_ones(()), phi, phi, value=-1))
         # Edge MLP chain.
         g3 = torch.mul(d3, w_o).mul_(g_phi)  # d loss / d (m W_c^T + b_c)
-        g_o = g_phi.t() @ a3  # [1, H]
-        g_c, g_bc = g3.t() @ m, g3.sum(0)
-        g2 = g3 @ w_c  # d loss / d m
+        g_o = torch.mm(g_phi.t(), a3)  # [1, H]
+        g_c, g_bc = torch.mm(g3.t(), m), g3.sum(0)
+        g2 = torch.mm(g3, w_c)  # d loss / d m
         g_s = g_q = g_n2 = g_bn2 = None
         if update_h:
             g_out = g_h if g_h is not None else u.new_zeros(N, H)
-            g_n2, g_bn2 = g_out.t() @ sz, g_out.sum(0)
-            g_s = (g_out @ w_n2).mul_(dz)  # d loss / d s
-            g_q = g_s.t() @ agg
-            _add_target_(graph, g2, g_s @ w_n[:, H:])
+            g_n2, g_bn2 = torch.mm(g_out.t(), sz), g_out.sum(0)
+            g_s = torch.mm(g_out, w_n2).mul_(dz)  # d loss / d s
+            g_q = torch.mm(g_s.t(), agg)
+            _add_target_(graph, g2, torch.mm(g_s, w_n[:, H:]))
         g2.mul_(d2)
-        g_2, g_b2 = g2.t() @ a1, g2.sum(0)
-        g1 = (g2 @ w_2).mul_(d1)  # d loss / d pre
+        g_2, g_b2 = torch.mm(g2.t(), a1), g2.sum(0)
+        g1 = torch.mm(g2, w_2).mul_(d1)  # d loss / d pre
         g_xx = None
         if need[4]:
             # Products with 1-3 columns as matrix-vector products or with the long axis inner
@@ -167,23 +167,23 @@ class _Layer(torch.autograd.Function):
             g_diff = torch.addcmul(g_dn, diff, g_rad, value=2)
             g_xx = g_x + graph.sum(g_diff) - g_diff.new_zeros(N, 3).index_add_(0, graph.src,
                                                                                  g_diff)
-        g_ea = (w_1[:, 2 * H + 1:].t() @ g1.t()).t() if need[6] else None
+        g_ea = torch.mm(w_1[:, 2 * H + 1:].t(), g1.t()).t() if need[6] else None
         g_t = torch.cat([graph.sum(g1), g1.new_zeros(N, H).index_add_(0, graph.src, g1), g_v]
                         + ([g_s] if update_h else []), dim=1)  # d loss / d t
-        g_weff, g_bcat = g_t.t() @ u, g_t.sum(0)
-        g_u = g_t @ w_eff if need[0] else None
+        g_weff, g_bcat = torch.mm(g_t.t(), u), g_t.sum(0)
+        g_u = torch.mm(g_t, w_eff) if need[0] else None
         g_lw = g_lb = None
         g_wcat = g_weff
         if lin_w is not None:
-            g_wcat = torch.addr(g_weff @ lin_w.t(), g_bcat, lin_b)
-            g_lw, g_lb = w_cat.t() @ g_weff, torch.mv(w_cat.t(), g_bcat)
-        g_1 = torch.cat([g_wcat[:H], g_wcat[H:2 * H], (r.t() @ g1).t()], dim=1)
+            g_wcat = torch.addr(torch.mm(g_weff, lin_w.t()), g_bcat, lin_b)
+            g_lw, g_lb = torch.mm(w_cat.t(), g_weff), torch.mv(w_cat.t(), g_bcat)
+        g_1 = torch.cat([g_wcat[:H], g_wcat[H:2 * H], torch.mm(r.t(), g1).t()], dim=1)
         g_n = g_bn = None
         if update_h:
             g_n, g_bn = torch.cat([g_wcat[3 * H:], g_q], dim=1), g_bcat[3 * H:]
         g_hres = g_h if update_h and residual and need[3] else None
         return (g_u, g_lw, g_lb, g_hres, g_xx, g_vel, g_ea, None, g_1, g_bcat[:H], g_2, g_b2,
-                g_c, g_bc, g_o, g_wcat[2 * H:3 * H], g_bcat[2 * H:3 * H], g_pv.t() @ sv,
+                g_c, g_bc, g_o, g_wcat[2 * H:3 * H], g_bcat[2 * H:3 * H], torch.mm(g_pv.t(), sv),
                 g_pv.sum(0), g_n, g_bn, g_n2, g_bn2, None, None)
 
 
