@@ -67,7 +67,9 @@ class _Layer(torch.autograd.Function):
     few inputs); ``h`` itself then only enters the residual. Autograd would record some sixty
     nodes per layer and recompute every ``sigmoid`` in its backward; here the backward is a
     fixed sequence of matrix products and in-place products with the slopes kept by the
-    forward. Returns ``(h, x)`` (``h`` None without ``update_h``).
+    forward (first order only: ``create_graph=True`` raises). ``flags`` is ``(update_h,
+    residual, norm_diff, tanh)`` (see :class:`EGCLVel`). Returns ``(h, x)`` (``h`` None without
+    ``update_h``).
     """
 
     @staticmethod
