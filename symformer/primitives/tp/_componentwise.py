@@ -130,14 +130,13 @@ def componentwise_tensor_product(x: Tensor, y: Tensor, spec: TensorProductSpec,
         if graded is None and max(ir1.l, ir2.l) > LMAX_COMPONENT_MAJOR:  # samples-major: faster
             outer = (xn[a].unsqueeze(-1) * yn[b].unsqueeze(-2)).view(n * m, -1)
             z = (outer @ table_t.t()).t()                         # [sum d3, N C] (a view)
-        elif graded is not None:   # gathers its rows from the [d, N, C] views itself
-            z = graded_product(xn[a].permute(2, 0, 1), yn[b].permute(2, 0, 1), graded)
         else:
             if a not in xs:
                 xs[a] = xn[a].permute(2, 0, 1).reshape(ir1.dim, n * m)
             if b not in ys:
                 ys[b] = yn[b].permute(2, 0, 1).reshape(ir2.dim, n * m)
-            z = table_t @ _Outer.apply(xs[a], ys[b])              # [sum d3, N C]
+            z = table_t @ _Outer.apply(xs[a], ys[b]) if graded is None else \
+                graded_product(xs[a], ys[b], graded)               # [sum d3, N C]
         dims = [spec.irreps_out[spec.instructions[k].i_out].ir.dim for k in ks]
         for k, o in zip(ks, z.split(dims, 0)):
             w = weights[k]

@@ -1,20 +1,21 @@
 """Graded kernel for channel-wise CG contractions: four dense blocks instead of one sparse table.
 
 The real CG tensor of degrees ``(l1, l2, l3)`` is invariant under the rotation by pi about the
-polar (y) axis, which multiplies component ``m`` by ``(-1)^m``, and under the mirror through the
-xy plane, which flips the sign of the ``m < 0`` components (up to a sign per degree). Give each
-component the grade ``g(m) = 2 [m < 0] + (|m| mod 2)`` in ``Z2 x Z2``; then ``CG[i, j, k] != 0``
-only if ``g(i) xor g(j)`` is the same for every pair feeding output ``k`` (its *class*). Sorting
+polar (y) axis, which multiplies component ``m`` by ``(-1)^m``, and, up to a sign per degree,
+under a mirror through a plane containing that axis, which flips the sign of the ``m < 0``
+components. Give each component the grade ``g(m) = 2 [m < 0] + (|m| mod 2)`` in ``Z2 x Z2``; then
+``CG[i, j, k] != 0`` only if ``g(i) xor g(j)`` is the same for every pair feeding output ``k`` (its *class*). Sorting
 the outer product ``x_i y_j`` by class makes the ``[d1 d2, d3]`` table block-diagonal with four
 blocks, a quarter of the dense work:
 
     R[s, (p, u, v), n] = x[G_p[u], n] y[G_{p xor s}[v], n]     one broadcast multiply
     z[s, r, n] = sum_e T_s[r, e] R[s, e, n]                     one batched matrix product
 
-with ``G_p`` the components of grade ``p`` (padded to a common size with a zero row, or its
-surplus rows moved to a short gathered list of leftover pairs when that is cheaper). Columns
-``n`` (samples x channels, component-major layout) are processed in chunks so that ``R`` stays in
-the cache. The backward of a bilinear map is the same map with the table's axes permuted
+with ``G_p`` the components of grade ``p`` (padded to a common size by reading row 0 against
+zero table entries, or its surplus rows moved to a short gathered list of leftover pairs when
+that is cheaper). Columns ``n`` (samples x channels, component-major layout) are processed in
+chunks so that ``R`` stays in the cache; the leftover pairs run once over all columns. The
+backward of a bilinear map is the same map with the table's axes permuted
 (``grad_x = T^(k,j->i)(g, y)``, ``grad_y = T^(i,k->j)(x, g)``) and the grading survives the
 permutation, so the backward runs this kernel too and double backward comes for free.
 """
@@ -140,25 +141,19 @@ class GradedTable:
 
 
 def _contract(p: _Plan, a: Tensor, b: Tensor) -> Tensor:
-    """a : (d1, ...); b : (d2, ...) with the same trailing shape, any strides (a permuted view
-    of the ``mul_ir`` layout is gathered in one pass). Returns (d3, M), M the trailing size."""
+    """a : (d1, ...); b : (d2, ...) with the same trailing shape (M elements; contiguous is
+    fastest: the row gathers then copy whole rows). Returns (d3, M)."""
     m = a[0].numel()
     xa = a.index_select(0, p.ia).view(1, 4, p.n1, 1, m)
     xb = b.index_select(0, p.ib).view(4, 4, 1, p.n2, m)
     core, e = p.core.shape[2], p.left.shape[2]
-    if e:
+    step = max(256, CHUNK_BYTES // (4 * core * a.element_size()) // 256 * 256)
+    z = torch.cat([torch.bmm(p.core, (u * v).view(4, core, -1))     # [4, n_out, w]
+                   for u, v in zip(xa.split(step, -1), xb.split(step, -1))], -1)
+    if e:   # few leftover pairs: one product over all columns
         ya = a.index_select(0, p.la).view(4, e, m)
-        yb = b.index_select(0, p.lb).view(4, e, m)
-    step = max(256, CHUNK_BYTES // (4 * (core + e) * a.element_size()) // 256 * 256)
-    parts = []
-    for c in range(0, m, step):
-        w = min(step, m - c)
-        r = (xa[..., c:c + w] * xb[..., c:c + w]).view(4, core, w)
-        z = torch.bmm(p.core, r)                                     # [4, n_out, w]
-        if e:
-            z = torch.baddbmm(z, p.left, ya[..., c:c + w] * yb[..., c:c + w])
-        parts.append(z)
-    z = (parts[0] if len(parts) == 1 else torch.cat(parts, -1)).view(-1, m)
+        z = torch.baddbmm(z, p.left, ya * b.index_select(0, p.lb).view(4, e, m))
+    z = z.view(-1, m)
     if p.zero_row:
         z = torch.cat([z, z.new_zeros(1, m)])
     return z.index_select(0, p.inv)
@@ -198,7 +193,7 @@ def graded_product(a: Tensor, b: Tensor, table: GradedTable) -> Tensor:
     ----------
     a : Tensor, shape (d1, ...)
     b : Tensor, shape (d2, ...)
-        Same trailing shape as ``a`` (M elements); any strides.
+        Same trailing shape as ``a`` (M elements).
     table : GradedTable
 
     Returns
