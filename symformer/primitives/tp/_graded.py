@@ -3,10 +3,10 @@
 The real CG tensor of degrees ``(l1, l2, l3)`` is invariant under the rotation by pi about the
 polar (y) axis, which multiplies component ``m`` by ``(-1)^m``, and, up to a sign per degree,
 under a mirror through a plane containing that axis, which flips the sign of the ``m < 0``
-components. Give each component the grade ``g(m) = 2 [m < 0] + (|m| mod 2)`` in ``Z2 x Z2``; then
-``CG[i, j, k] != 0`` only if ``g(i) xor g(j)`` is the same for every pair feeding output ``k`` (its *class*). Sorting
-the outer product ``x_i y_j`` by class makes the ``[d1 d2, d3]`` table block-diagonal with four
-blocks, a quarter of the dense work:
+components. Give each component the grade ``g(m) = 2 [m < 0] + (|m| mod 2)`` in ``Z2 x Z2``;
+then ``CG[i, j, k] != 0`` only if ``g(i) xor g(j)`` is the same for every pair feeding output
+``k`` (its *class*). Sorting the outer product ``x_i y_j`` by class makes the ``[d1 d2, d3]``
+table block-diagonal with four blocks, a quarter of the dense work:
 
     R[s, (p, u, v), n] = x[G_p[u], n] y[G_{p xor s}[v], n]     one broadcast multiply
     z[s, r, n] = sum_e T_s[r, e] R[s, e, n]                     one batched matrix product
