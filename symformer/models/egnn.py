@@ -77,19 +77,20 @@ class _Layer(torch.autograd.Function):
                 w_c, b_c, w_o, w_v, b_v, w_v2, b_v2, w_n, b_n, w_n2, b_n2, graph, flags):
         update_h, residual, norm_diff, tanh = flags
         H = w_2.shape[0]
-        w_cat = torch.cat([w_1[:, :H], w_1[:, H:2 * H], w_v]
-                          + ([w_n[:, :H]] if update_h else []))  # [3-4 H, H]
+        w_a, w_b, w_r = w_1.split([H, H, w_1.shape[1] - 2 * H], dim=1)
+        w_p, w_q = w_n.split(H, dim=1)
+        w_cat = torch.cat([w_a, w_b, w_v] + ([w_p] if update_h else []))  # [3-4 H, H]
         b_cat = torch.cat([b_1, b_1.new_zeros(H), b_v] + ([b_n] if update_h else []))
         w_eff, b_eff = w_cat, b_cat
         if lin_w is not None:
             w_eff, b_eff = torch.mm(w_cat, lin_w), torch.addmv(b_cat, w_cat, lin_b)
         t = F.linear(u, w_eff, b_eff)  # [N, 3-4 H]
+        t_p, t_q, t_v, *t_s = t.split(H, dim=1)
         one = t.new_ones(()) if any(ctx.needs_input_grad) else None
         diff = graph.pairwise(torch.sub, x, x)  # [E, 3]  x_i - x_j
         radial = (diff * diff).sum(-1, keepdim=True)  # [E, 1]
         r = torch.cat([radial, edge_attr], dim=-1)  # [E, 1 + edge_dim]
-        pre = _add_target_(graph, graph.source(t[:, H:2 * H]), t[:, :H])
-        pre.addmm_(r, w_1[:, 2 * H:].t())
+        pre = _add_target_(graph, graph.source(t_q), t_p).addmm_(r, w_r.t())
         a1, d1 = _silu_and_slope(pre, one)
         m, d2 = _silu_and_slope(F.linear(a1, w_2, b_2), one)
         a3, d3 = _silu_and_slope(F.linear(m, w_c, b_c), one)
@@ -103,19 +104,19 @@ class _Layer(torch.autograd.Function):
         trans = dn * phi
         clamped = torch.clamp(trans, min=-100, max=100)  # [E, 3]
         x = torch.addcmul(x, graph.sum(clamped), inv_degree)
-        sv, dv = _silu_and_slope(t[:, 2 * H:3 * H], one)
+        sv, dv = _silu_and_slope(t_v, one)
         phi_v = F.linear(sv, w_v2, b_v2)  # [N, 1]
         x = torch.addcmul(x, phi_v, vel)  # [N, 3]
         agg = sz = dz = None
         if update_h:
             agg = graph.sum(m)
-            sz, dz = _silu_and_slope(torch.addmm(t[:, 3 * H:], agg, w_n[:, H:].t()), one)
+            sz, dz = _silu_and_slope(torch.addmm(t_s[0], agg, w_q.t()), one)
             out = F.linear(sz, w_n2, b_n2)
             h = out.add_(h) if residual else out
         if one is not None:
-            ctx.save_for_backward(u, lin_w, lin_b, w_cat, w_eff, r, w_1, a1, d1, w_2, m, d2, w_c,
+            ctx.save_for_backward(u, lin_w, lin_b, w_cat, w_eff, r, w_r, a1, d1, w_2, m, d2, w_c,
                                   a3, d3, w_o, phi, diff, dn, q, clamped == trans, inv_degree,
-                                  vel, sv, dv, w_v2, phi_v, w_n, agg, sz, dz, w_n2)
+                                  vel, sv, dv, w_v2, phi_v, w_q, agg, sz, dz, w_n2)
         ctx.graph, ctx.flags = graph, flags
         ctx.set_materialize_grads(False)
         return (h if update_h else None), x
@@ -125,8 +126,8 @@ class _Layer(torch.autograd.Function):
         if torch.is_grad_enabled():  # create_graph=True: the backward below is not recorded
             raise RuntimeError("EGNN: second derivatives (create_graph=True) are not supported; "
                                "each layer has a hand-written first-order backward")
-        (u, lin_w, lin_b, w_cat, w_eff, r, w_1, a1, d1, w_2, m, d2, w_c, a3, d3, w_o, phi, diff,
-         dn, q, inside, inv_degree, vel, sv, dv, w_v2, phi_v, w_n, agg, sz, dz,
+        (u, lin_w, lin_b, w_cat, w_eff, r, w_r, a1, d1, w_2, m, d2, w_c, a3, d3, w_o, phi, diff,
+         dn, q, inside, inv_degree, vel, sv, dv, w_v2, phi_v, w_q, agg, sz, dz,
          w_n2) = ctx.saved_tensors
         update_h, residual, norm_diff, tanh = ctx.flags
         graph, need, H, N = ctx.graph, ctx.needs_input_grad, w_2.shape[0], u.shape[0]
@@ -153,7 +154,7 @@ class _Layer(torch.autograd.Function):
             g_n2, g_bn2 = torch.mm(g_out.t(), sz), g_out.sum(0)
             g_s = torch.mm(g_out, w_n2).mul_(dz)  # d loss / d s
             g_q = torch.mm(g_s.t(), agg)
-            _add_target_(graph, g2, torch.mm(g_s, w_n[:, H:]))
+            _add_target_(graph, g2, torch.mm(g_s, w_q))
         g2.mul_(d2)
         g_2, g_b2 = torch.mm(g2.t(), a1), g2.sum(0)
         g1 = torch.mm(g2, w_2).mul_(d1)  # d loss / d pre
@@ -161,7 +162,7 @@ class _Layer(torch.autograd.Function):
         if need[4]:
             # Products with 1-3 columns as matrix-vector products or with the long axis inner
             # (several times faster than the plain matrix products of these shapes).
-            g_rad = torch.mv(g1, w_1[:, 2 * H]).unsqueeze(-1)  # [E, 1]
+            g_rad = torch.mv(g1, w_r[:, 0]).unsqueeze(-1)  # [E, 1]
             if norm_diff:
                 g_q_ = (g_dn * dn).sum(-1, keepdim=True).div_(q).neg_()
                 g_dn = g_dn / q
@@ -169,7 +170,7 @@ class _Layer(torch.autograd.Function):
             g_diff = torch.addcmul(g_dn, diff, g_rad, value=2)
             g_xx = g_x + graph.sum(g_diff) - g_diff.new_zeros(N, 3).index_add_(0, graph.src,
                                                                                  g_diff)
-        g_ea = torch.mm(w_1[:, 2 * H + 1:].t(), g1.t()).t() if need[6] else None
+        g_ea = torch.mm(w_r[:, 1:].t(), g1.t()).t() if need[6] else None
         g_t = torch.cat([graph.sum(g1), g1.new_zeros(N, H).index_add_(0, graph.src, g1), g_v]
                         + ([g_s] if update_h else []), dim=1)  # d loss / d t
         g_weff, g_bcat = torch.mm(g_t.t(), u), g_t.sum(0)
@@ -179,14 +180,16 @@ class _Layer(torch.autograd.Function):
         if lin_w is not None:
             g_wcat = torch.addr(torch.mm(g_weff, lin_w.t()), g_bcat, lin_b)
             g_lw, g_lb = torch.mm(w_cat.t(), g_weff), torch.mv(w_cat.t(), g_bcat)
-        g_1 = torch.cat([g_wcat[:H], g_wcat[H:2 * H], torch.mm(r.t(), g1).t()], dim=1)
+        g_wa, g_wb, g_wv, *g_wp = g_wcat.split(H)
+        g_b1, _, g_bv, *g_bp = g_bcat.split(H)
+        g_1 = torch.cat([g_wa, g_wb, torch.mm(r.t(), g1).t()], dim=1)
         g_n = g_bn = None
         if update_h:
-            g_n, g_bn = torch.cat([g_wcat[3 * H:], g_q], dim=1), g_bcat[3 * H:]
+            g_n, g_bn = torch.cat([g_wp[0], g_q], dim=1), g_bp[0]
         g_hres = g_h if update_h and residual and need[3] else None
-        return (g_u, g_lw, g_lb, g_hres, g_xx, g_vel, g_ea, None, g_1, g_bcat[:H], g_2, g_b2,
-                g_c, g_bc, g_o, g_wcat[2 * H:3 * H], g_bcat[2 * H:3 * H], torch.mm(g_pv.t(), sv),
-                g_pv.sum(0), g_n, g_bn, g_n2, g_bn2, None, None)
+        return (g_u, g_lw, g_lb, g_hres, g_xx, g_vel, g_ea, None, g_1, g_b1, g_2, g_b2, g_c,
+                g_bc, g_o, g_wv, g_bv, torch.mm(g_pv.t(), sv), g_pv.sum(0), g_n, g_bn, g_n2,
+                g_bn2, None, None)
 
 
 def _mlp(d_in: int, hidden: int, d_out: int, *, bias_out: bool = True) -> nn.Sequential:
