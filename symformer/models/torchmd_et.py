@@ -44,6 +44,8 @@ from ..registry import register
 
 __all__ = ["TorchMDET", "ETAttention", "GatedEquivariantBlock", "expnorm_basis"]
 
+_SHARED_ROWS_MAX = 0.8  # share filter rows when unique pairs are at most this fraction of edges
+
 
 def expnorm_basis(r: Tensor, num_rbf: int, rbf_range: float) -> Tensor:
     """TorchMD-NET's expanded-normal smearing without envelope (``ExpNormalSmearing``).
@@ -111,10 +113,12 @@ class ETAttention(nn.Module):
         order = torch.arange(3 * hidden).view(heads, 3, self.head_dim).transpose(0, 1).reshape(-1)
         self.register_buffer("_value_order", order, persistent=False)  # see _value_rows
 
-    def _messages(self, x, vec, graph, edge_attr, envelope, direction):
+    def _messages(self, x, vec, graph, edge_attr, envelope, direction, edge_rows):
         """``y`` (N, F) and ``w`` (N, 3, F) with the value channels in their stored per-head
         ``[s1 | s2 | s3]`` order: the fewest operations, for small graphs."""
         E, H, D, n = graph.num_edges, self.heads, self.head_dim, x.shape[0]
+        if edge_rows is not None:
+            edge_attr = edge_attr.index_select(0, edge_rows)
         k_j = graph.source(self.k_proj(x))  # [E, F]
         v_j = graph.source(self.v_proj(x))  # [E, 3F], per head [s1 | s2 | s3] blocks of D
         dk = F.silu(self.dk_proj(edge_attr))  # [E, F]
@@ -130,7 +134,7 @@ class ETAttention(nn.Module):
         # sum_j d_ij s3_ij^T: one batched product on regular graphs, no (E, 3, F) temporary.
         return y, w + graph.outer_sum(direction, s3.reshape(E, self.hidden))
 
-    def _messages_blocked(self, x, vec, graph, edge_attr, envelope, direction):
+    def _messages_blocked(self, x, vec, graph, edge_attr, envelope, direction, edge_rows):
         """As :meth:`_messages`, with every per-edge tensor a contiguous ``(E, F)`` block (the
         value channels regrouped by :meth:`_value_rows`) and ``vec_j s2_ij`` formed as
         ``(vec_j v2_j) D^V2_ij``: strided column slices of ``(E, 3F)`` tensors make
@@ -139,8 +143,12 @@ class ETAttention(nn.Module):
         # unbind, not iteration: one stacked gradient instead of a zero-filled one per block
         v1, v2, v3 = _stacked_linear(x, *self._value_rows(self.v_proj), 3).unbind(0)  # [N, F]
         wd, bd = self._value_rows(self.dv_proj)
-        dv1, dv2, dv3 = F.silu(_stacked_linear(edge_attr, wd, bd, 3)).unbind(0)  # 3 x [E, F]
-        q, k, dk = self.q_proj(x), self.k_proj(x), F.silu(self.dk_proj(edge_attr))
+        dv = F.silu(_stacked_linear(edge_attr, wd, bd, 3))  # [3, E or U, F]
+        dk = F.silu(self.dk_proj(edge_attr))  # [E or U, F]
+        if edge_rows is not None:  # filters of shared rows, then one gather per edge
+            dv, dk = dv.index_select(1, edge_rows), dk.index_select(0, edge_rows)
+        dv1, dv2, dv3 = dv.unbind(0)  # 3 x [E, F]
+        q, k = self.q_proj(x), self.k_proj(x)
         k_j, v1_j, v3_j, vv_j = (graph.source(t) for t in (k, v1, v3,
                                                            (vec * v2[:, None, :]).flatten(1)))
         logits = (graph.with_target(torch.mul, q, k_j * dk)).view(E, H, D).sum(-1)  # [E, H]
@@ -156,16 +164,20 @@ class ETAttention(nn.Module):
         return layer.weight[order], (layer.bias[order] if layer.bias is not None else None)
 
     def forward(self, x: Tensor, vec: Tensor, graph, edge_attr: Tensor,
-                envelope: Tensor | None, direction: Tensor) -> tuple[Tensor, Tensor]:
+                envelope: Tensor | None, direction: Tensor,
+                edge_rows: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """
         Parameters
         ----------
         x : Tensor, shape (N, F); vec : Tensor, shape (N, 3, F)
         graph : MessageGraph, or Tensor of shape (2, E) (``[0]`` source j, ``[1]`` target i;
             the edge tensors then follow its order). Messages flow from source j to target i.
-        edge_attr : Tensor, shape (E, edge_dim), in the edge order of ``graph``.
+        edge_attr : Tensor, shape (E, edge_dim), in the edge order of ``graph``; or shape
+            (U, edge_dim) with ``edge_rows``: rows shared by several edges (``j -> i`` and
+            ``i -> j`` have equal features), whose distance filters are computed once.
         envelope : Tensor, shape (E,), the cutoff factor of each edge, or None for none.
         direction : Tensor, shape (E, 3), ``d_ij`` (zero for coincident points).
+        edge_rows : Tensor, shape (E,), optional; the row of ``edge_attr`` of each edge.
 
         Returns
         -------
@@ -178,7 +190,7 @@ class ETAttention(nn.Module):
         u1, u2, u3 = torch.split(self.vec_proj(vec), Fh, dim=-1)  # 3 x [N, 3, F]
         messages = (self._messages_blocked if graph.num_edges >= self.BLOCKED_MIN_EDGES
                     else self._messages)
-        y, w = messages(x, vec, graph, edge_attr, envelope, direction)
+        y, w = messages(x, vec, graph, edge_attr, envelope, direction, edge_rows)
         o1, o2, o3 = torch.split(self.o_proj(y), Fh, dim=-1)  # 3 x [N, F]
         dx = (u1 * u2).sum(dim=1) * o2 + o3
         dvec = u3 * o1[:, None, :] + w
@@ -318,8 +330,20 @@ class TorchMDET(nn.Module):
         x = self.neighbor_combine(torch.cat([x, nb], -1))
         vec = vel[:, :, None] * self.vel_embedding.weight[:, 0]  # [N, 3, F]
 
+        rows = None
+        if graph.num_edges >= ETAttention.BLOCKED_MIN_EDGES:
+            # j -> i and i -> j have bitwise equal features (|r|, c_i c_j): every layer computes
+            # the distance filters once per pair of nodes
+            a, b = torch.minimum(graph.src, graph.dst), torch.maximum(graph.src, graph.dst)
+            pairs, rows = torch.unique(a * pos.shape[0] + b, return_inverse=True)
+            if pairs.shape[0] > _SHARED_ROWS_MAX * graph.num_edges:
+                rows = None  # few mutual edges: the gathers would cost more than they save
+            else:
+                first = torch.empty_like(pairs).scatter_(
+                    0, rows, torch.arange(rows.shape[0], device=rows.device))
+                edge_attr = edge_attr.index_select(0, first)  # [U, num_rbf + 1]
         for layer in self.layers:
-            dx, dvec = layer(x, vec, graph, edge_attr, envelope, direction)
+            dx, dvec = layer(x, vec, graph, edge_attr, envelope, direction, rows)
             x, vec = x + dx, vec + dvec
         x = self.out_norm(x)
         for block in self.head:

@@ -9,6 +9,7 @@ from symformer.groups import E3, Symmetric
 from symformer.models import _nbody_io
 from symformer.models._nbody_io import EXAMPLE_NODES, MessageGraph, example_inputs
 from symformer.models.potential import TorchMDETPotential
+from symformer.models import torchmd_et
 from symformer.models.torchmd_et import ETAttention, TorchMDET
 
 from nbody_model_checks import assert_nbody_equivariant, systems
@@ -89,4 +90,38 @@ def test_blocked_messages_match_in_the_potential(monkeypatch):
         if a is None or b is None:
             assert a is None and b is None
             continue
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("blocked", [True, False])
+def test_shared_filter_rows(monkeypatch, blocked):
+    """Edges given as shared feature rows (``edge_rows``) give the per-edge result, in the layer
+    and in the model (which shares the rows of j -> i and i -> j on large graphs)."""
+    monkeypatch.setattr(ETAttention, "BLOCKED_MIN_EDGES", 0 if blocked else 10**9)
+    torch.manual_seed(0)
+    layer = ETAttention(8, 5, 2).double()
+    n, E = 6, 30
+    edges = torch.tensor([[j for i in range(n) for j in range(n) if i != j],
+                          [i for i in range(n) for j in range(n) if i != j]])
+    graph = MessageGraph(edges, n)
+    x, vec = torch.randn(n, 8).double(), torch.randn(n, 3, 8).double()
+    attr, rows = torch.randn(9, 5).double(), torch.randint(0, 9, (E,))
+    direction = torch.nn.functional.normalize(torch.randn(E, 3).double(), dim=-1)
+    shared = layer(x, vec, graph, attr, None, direction, rows)
+    per_edge = layer(x, vec, graph, attr[rows], None, direction)
+    for a, b in zip(shared, per_edge):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+    model = TorchMDET(hidden=16, n_layers=2, heads=4, num_rbf=8, neighbors=3).double()
+    for p in model.parameters():
+        p.data.normal_(0, 0.3)
+    data = systems(4)
+    data["pos"].requires_grad_(True)
+    outs = []
+    for limit in (-1.0, 1.0):  # never share, always share
+        monkeypatch.setattr(torchmd_et, "_SHARED_ROWS_MAX", limit)
+        out = model(**data)
+        outs.append((out, _grads((out ** 2).sum(), [data["pos"]] + list(model.parameters()))))
+    torch.testing.assert_close(outs[1][0], outs[0][0], rtol=1e-12, atol=1e-12)
+    for a, b in zip(outs[1][1], outs[0][1]):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
