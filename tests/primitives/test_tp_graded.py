@@ -116,3 +116,16 @@ def test_cg_backend_graded_kernel_is_equivariant(dtype, generator):
     assert_equivariant(lambda a, b: tensor_product(a, b, spec, None, "cg"), O3(), inputs,
                        (str(spec.irreps_in1), str(spec.irreps_in2)), str(spec.irreps_out),
                        n_samples=2, generator=generator)
+
+
+@pytest.mark.parametrize("L", [2, 5, 8])
+def test_graded_kernel_choice(L):
+    # Single-path products from degree 5 take it; below, and for pairs with many outputs
+    # (single-in multi-out, multi-in multi-out), the dense kernels keep their measured speed.
+    uni = "+".join(f"2x{l}{'e' if l % 2 == 0 else 'o'}" for l in range(L + 1))
+    ir = f"2x{L}{'e' if L % 2 == 0 else 'o'}"
+    simo = TensorProductSpec.channelwise(ir, ir, "+".join(f"2x{l}e" for l in range(2 * L + 1)),
+                                         mode="uuu")
+    mimo = TensorProductSpec.channelwise(uni, uni, uni, mode="uuu")
+    assert (_componentwise._graded(_siso(L))[0] is not None) == (L >= 5)
+    assert all(g is None for g in _componentwise._graded(simo) + _componentwise._graded(mimo))

@@ -36,6 +36,9 @@ __all__ = ["grades", "GradedTable", "graded_product"]
 #: a 2-core CPU with 512 KiB L2 per core and 8 MiB L3).
 CHUNK_BYTES = 1 << 19
 
+#: Cost of a leftover pair relative to a core one (two row gathers and an unchunked product).
+LEFTOVER_COST = 3
+
 
 def grades(l: int) -> list[int]:
     """Grade of each real-harmonic component ``m = -l..l`` of degree ``l`` (0..3)."""
@@ -78,7 +81,7 @@ def _build(t: Tensor, g1: list[int], g2: list[int], dtype, device) -> _Plan:
             left = [[(i, j) for i in range(d1) for j in range(d2) if g1[i] ^ g2[j] == s
                      and (i in r1 or j in r2)] for s in range(4)]
             e = max(len(x) for x in left)
-            cost = 16 * n1 * n2 + 12 * e          # a gathered pair costs about 3 broadcast ones
+            cost = 16 * n1 * n2 + 4 * LEFTOVER_COST * e
             if best is None or cost < best[0]:
                 best = (cost, n1, n2, c1, c2, left, e)
     _, n1, n2, c1, c2, left, e = best
