@@ -35,7 +35,8 @@ from symformer.groups import E3, Symmetric
 from symformer.primitives import cosine_cutoff
 
 from ..registry import register
-from .torchmd_et import ETAttention, GatedEquivariantBlock, _safe_norm, _xavier, expnorm_basis
+from .torchmd_et import (ETAttention, GatedEquivariantBlock, _safe_norm, _xavier, expnorm_basis,
+                         shared_edge_rows)
 
 __all__ = ["Potential", "TorchMDETBackbone", "TorchMDETPotential", "POTENTIAL_IN_TYPES",
            "POTENTIAL_OUT_TYPES", "EXAMPLE_ATOMS", "potential_example_inputs",
@@ -272,8 +273,15 @@ class TorchMDETBackbone(nn.Module):
         nb = nb * envelope[:, None]  # [E, F]
         x = self.neighbor_combine(torch.cat([x, x.new_zeros(x.shape).index_add(0, dst, nb)], -1))
         vec = x.new_zeros(x.shape[0], 3, x.shape[1])  # [N, 3, F]
+        # the layers' distance filters once per node pair when both directions have bitwise
+        # equal distances (always without a cell; periodic images of one pair may differ)
+        rows, first = shared_edge_rows(src, dst, x.shape[0])
+        if rows is not None and torch.equal(r.index_select(0, first)[rows], r):
+            edge_attr = edge_attr.index_select(0, first)  # [U, R]
+        else:
+            rows = None
         for layer in self.layers:
-            dx, dvec = layer(x, vec, edge_index, edge_attr, envelope, direction)
+            dx, dvec = layer(x, vec, edge_index, edge_attr, envelope, direction, rows)
             x, vec = x + dx, vec + dvec
         x = self.out_norm(x)
         for block in self.head:

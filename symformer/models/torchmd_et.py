@@ -42,7 +42,8 @@ from symformer.primitives import cosine_cutoff
 from . import _nbody_io
 from ..registry import register
 
-__all__ = ["TorchMDET", "ETAttention", "GatedEquivariantBlock", "expnorm_basis"]
+__all__ = ["TorchMDET", "ETAttention", "GatedEquivariantBlock", "expnorm_basis",
+           "shared_edge_rows"]
 
 _SHARED_ROWS_MAX = 0.8  # share filter rows when unique pairs are at most this fraction of edges
 
@@ -197,6 +198,33 @@ class ETAttention(nn.Module):
         return dx, dvec
 
 
+def shared_edge_rows(src: Tensor, dst: Tensor, num_nodes: int
+                     ) -> tuple[Tensor | None, Tensor | None]:
+    """Rows shared by the two directions of each node pair, for :class:`ETAttention`'s
+    ``edge_rows``, on graphs large enough for the blocked messages and with enough mutual
+    edges (unique pairs at most ``_SHARED_ROWS_MAX`` of the edges); else ``(None, None)``.
+
+    Parameters
+    ----------
+    src, dst : Tensor, shape (E,), the edges ``src -> dst``.
+    num_nodes : int
+
+    Returns
+    -------
+    rows : Tensor, shape (E,), the pair of each edge; first : Tensor, shape (U,), one edge of
+    each pair (features of the pairs: ``edge_attr[first]``).
+    """
+    if src.shape[0] < ETAttention.BLOCKED_MIN_EDGES:
+        return None, None
+    a, b = torch.minimum(src, dst), torch.maximum(src, dst)
+    pairs, rows = torch.unique(a * num_nodes + b, return_inverse=True)
+    if pairs.shape[0] > _SHARED_ROWS_MAX * src.shape[0]:
+        return None, None  # few mutual edges: the gathers would cost more than they save
+    first = torch.empty_like(pairs).scatter_(0, rows, torch.arange(rows.shape[0],
+                                                                 device=rows.device))
+    return rows, first
+
+
 def _stacked_linear(x: Tensor, weight: Tensor, bias: Tensor | None, blocks: int) -> Tensor:
     """``x W^T + b`` as ``blocks`` (B) separate contiguous blocks of F channels, one product.
 
@@ -330,18 +358,11 @@ class TorchMDET(nn.Module):
         x = self.neighbor_combine(torch.cat([x, nb], -1))
         vec = vel[:, :, None] * self.vel_embedding.weight[:, 0]  # [N, 3, F]
 
-        rows = None
-        if graph.num_edges >= ETAttention.BLOCKED_MIN_EDGES:
-            # j -> i and i -> j have bitwise equal features (|r|, c_i c_j): every layer computes
-            # the distance filters once per pair of nodes
-            a, b = torch.minimum(graph.src, graph.dst), torch.maximum(graph.src, graph.dst)
-            pairs, rows = torch.unique(a * pos.shape[0] + b, return_inverse=True)
-            if pairs.shape[0] > _SHARED_ROWS_MAX * graph.num_edges:
-                rows = None  # few mutual edges: the gathers would cost more than they save
-            else:
-                first = torch.empty_like(pairs).scatter_(
-                    0, rows, torch.arange(rows.shape[0], device=rows.device))
-                edge_attr = edge_attr.index_select(0, first)  # [U, num_rbf + 1]
+        # j -> i and i -> j have bitwise equal features (|r|, c_i c_j): every layer computes
+        # the distance filters once per pair of nodes
+        rows, first = shared_edge_rows(graph.src, graph.dst, pos.shape[0])
+        if rows is not None:
+            edge_attr = edge_attr.index_select(0, first)  # [U, num_rbf + 1]
         for layer in self.layers:
             dx, dvec = layer(x, vec, graph, edge_attr, envelope, direction, rows)
             x, vec = x + dx, vec + dvec

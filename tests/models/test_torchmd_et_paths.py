@@ -125,3 +125,30 @@ def test_shared_filter_rows(monkeypatch, blocked):
     torch.testing.assert_close(outs[1][0], outs[0][0], rtol=1e-12, atol=1e-12)
     for a, b in zip(outs[1][1], outs[0][1]):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+def test_shared_filter_rows_in_the_potential(monkeypatch, periodic):
+    """The potential shares filter rows between the directions of a pair only where their
+    distances agree bitwise; energy, forces, stress and the force-loss gradient are unchanged."""
+    monkeypatch.setattr(ETAttention, "BLOCKED_MIN_EDGES", 0)
+    torch.manual_seed(0)
+    model = TorchMDETPotential(hidden=16, n_layers=2, heads=4, num_rbf=8, cutoff=3.0).double()
+    for p in model.parameters():
+        p.data.normal_(0, 0.3)
+    gen = torch.Generator().manual_seed(3)
+    z = torch.tensor([1, 6, 7, 8])[torch.randint(0, 4, (10,), generator=gen)]
+    pos = 1.3 * torch.randn(10, 3, generator=gen, dtype=torch.float64)
+    cell = 3.5 * torch.eye(3, dtype=torch.float64) if periodic else None  # several images
+    outs = []
+    for limit in (-1.0, 1.0):
+        monkeypatch.setattr(torchmd_et, "_SHARED_ROWS_MAX", limit)
+        out = model(z, pos, None, cell=cell)
+        loss = (out["energy"] ** 2).sum() + (out["forces"] ** 2).sum()
+        outs.append([v for _, v in sorted(out.items())]
+                    + list(_grads(loss, list(model.parameters()))))
+    for a, b in zip(outs[1], outs[0]):
+        if a is None or b is None:
+            assert a is None and b is None
+            continue
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
