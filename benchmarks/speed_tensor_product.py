@@ -68,8 +68,7 @@ def status(key: str) -> int:
 
 def peak_bytes(step) -> int:
     ctypes.CDLL("libc.so.6").malloc_trim(0)
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
+    Path("/proc/self/clear_refs").write_text("5")              # reset the peak (VmHWM)
     base = status("VmRSS")
     step()
     return status("VmHWM") - base
@@ -102,7 +101,6 @@ def fwd_bwd(run, inputs):
     def fwd():
         with torch.no_grad():
             run()
-
     def both():
         out = run()
         torch.autograd.grad(out, inputs, torch.ones_like(out))
@@ -272,8 +270,10 @@ def markdown(out: dict) -> str:
              "", "Speedup = e3nn time / backend time on identical inputs (> 1: faster than e3nn). "
              "GFLOP/s counts the backend's useful multiply-adds (x2) in the forward pass.", ""]
     for run in out.get("reruns", []):  # every re-run, also those whose rows were replaced
+        clock = "thread CPU" if "--clock thread" in run["command"] else "wall-clock"
         lines += [f"Re-run `{run['command']}` ({run['date']}; wall time {run['wall_s']:.0f} s; "
-                  f"load average at start {run['load_at_start']:.1f}), speedup fwd / fwd+bwd: "
+                  f"load average at start {run['load_at_start']:.1f}; {clock} medians), speedup "
+                  "fwd / fwd+bwd: "
                   + ", ".join(f"{k} {f:.2f} / {b:.2f}"
                               for k, (f, b) in run["speedups_fwd_fwdbwd"].items()) + ".", ""]
     cases: dict[str, list] = {}
