@@ -341,6 +341,10 @@ def markdown(res: dict) -> str:
                 lines.append(f"| {name} | failed: {r['error'][:60]} |||||||||")
                 continue
             peer = r.get("peer")
+            if str(t) not in r.get("timing", {}):  # a merged row re-measured at other threads
+                lines.append(f"| {name} | not measured at {t} thread(s) in its latest run "
+                             "|||||||||")
+                continue
             ours_ms = r["timing"][str(t)]["median_ms"]
             row = [name, f"`{json.dumps(r['config'])}`", str(r.get("params", "")),
                    f"{ours_ms:.1f}", _fmt_mem(r.get("peak_bytes"))]
