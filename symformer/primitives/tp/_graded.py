@@ -203,4 +203,6 @@ def graded_product(a: Tensor, b: Tensor, table: GradedTable) -> Tensor:
     -------
     Tensor, shape (d3, M)
     """
-    return _Graded.apply(a, b, table, (0, 1, 2))
+    # Row gathers of contiguous rows are memory copies; from a transposed view they are strided
+    # reads that cost several times the transpose (the Function saves the copies for backward).
+    return _Graded.apply(a.contiguous(), b.contiguous(), table, (0, 1, 2))
