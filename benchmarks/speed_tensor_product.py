@@ -34,6 +34,7 @@ import os
 import platform
 import shlex
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -102,8 +103,7 @@ def fwd_bwd(run, inputs):
         with torch.no_grad():
             run()
     def both():
-        out = run()
-        torch.autograd.grad(out, inputs, torch.ones_like(out))
+        torch.autograd.grad(out := run(), inputs, torch.ones_like(out))
     return fwd, both
 
 
@@ -163,8 +163,7 @@ def escn_case(L: int, C: int, E: int, repeats: int) -> dict:
     """eSCN SO(2) convolution with channel mixing (what the Equiformer-style model and the
     flagship run per edge): rotate, per-m dense maps of (degree, channel) with shared weights and
     a per-edge radial scale, rotate back; mmax = L, parity-odd maps included. No e3nn
-    counterpart computes this function, so only throughput against the matmul peak is reported.
-    """
+    counterpart computes this function, so only throughput against the matmul peak is reported."""
     from symformer.primitives.so2 import so2_convolution, so2_num_coefficients
     g = torch.Generator().manual_seed(0)
     x = torch.randn(E, (L + 1) ** 2, C, generator=g, requires_grad=True)
@@ -271,9 +270,9 @@ def markdown(out: dict) -> str:
              "GFLOP/s counts the backend's useful multiply-adds (x2) in the forward pass.", ""]
     for run in out.get("reruns", []):  # every re-run, also those whose rows were replaced
         clock = "thread CPU" if "--clock thread" in run["command"] else "wall-clock"
-        lines += [f"Re-run `{run['command']}` ({run['date']}; wall time {run['wall_s']:.0f} s; "
-                  f"load average at start {run['load_at_start']:.1f}; {clock} medians), speedup "
-                  "fwd / fwd+bwd: "
+        lines += [f"Re-run `{run['command']}` (commit {run.get('commit', '?')}, {run['date']}; "
+                  f"wall time {run['wall_s']:.0f} s; load average at start "
+                  f"{run['load_at_start']:.1f}; {clock} medians), speedup fwd / fwd+bwd: "
                   + ", ".join(f"{k} {f:.2f} / {b:.2f}"
                               for k, (f, b) in run["speedups_fwd_fwdbwd"].items()) + ".", ""]
     cases: dict[str, list] = {}
@@ -367,7 +366,7 @@ def merge(old: dict, new: dict) -> dict:
     fresh = {key(r): r for r in new["rows"]}
     rows = [fresh.pop(key(r), r) for r in old["rows"]] + list(fresh.values())
     escn = {r["case"]: r for r in old.get("escn", []) + new["escn"]}
-    run = {k: new[k] for k in ("command", "date", "wall_s", "load_at_start")}
+    run = {k: new[k] for k in ("command", "commit", "date", "wall_s", "load_at_start")}
     run["speedups_fwd_fwdbwd"] = {f"{r['case'].split(' C=')[0]} {r['dtype']} {r['backend']}": [
         round(r["speedup_fwd_vs_e3nn"], 2), round(r["speedup_fwdbwd_vs_e3nn"], 2)]
         for r in new["rows"] if r["backend"] != "e3nn"}
@@ -412,8 +411,7 @@ def main() -> None:
         a.repeats, a.micro_repeats, a.edges, a.edges_small, a.micro_n = 2, 2, 200, 50, 16
         a.edge_lmax, a.edge_lmax_small, a.micro_lmax, a.escn = [1, 2], [3], [1, 2], ["2:8:200"]
     torch.set_num_threads(1)
-    t0 = time.time()
-    load = os.getloadavg()[0]
+    t0, load = time.time(), os.getloadavg()[0]
     peak = matmul_peak(a.repeats)
     rows, edge = [], "edge" in a.sections
     for C in a.channels if edge else []:
@@ -433,8 +431,10 @@ def main() -> None:
     for r in rows + escn:
         r["fwd_fraction_of_matmul_peak"] = r["fwd_gflops"] / peak
     import e3nn
-    out = {"command": command_line(), "seed": 0, "wall_s": time.time() - t0, "threads": 1,
-           "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    out = {"command": command_line(), "commit": commit, "seed": 0, "wall_s": time.time() - t0,
+           "threads": 1, "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
            "load_at_start": load, "matmul_peak_gflops": peak, "torch": torch.__version__,
            "e3nn": e3nn.__version__, "machine": platform.processor() or platform.machine(),
            "rows": rows, "escn": escn}
