@@ -9,7 +9,9 @@ backward then sums along contiguous rows too), and each output term is transpose
 Single-path pairs of degrees from :data:`LMIN_GRADED` on skip the dense table: the graded kernel of
 :mod:`._graded` splits it into four blocks of a quarter of the work (and its backward runs the
 same kernel); pairs above :data:`LMAX_COMPONENT_MAJOR` that it does not take keep the
-samples-major product (measured faster there) and only their result is transposed.
+samples-major product (measured faster there) and only their result is transposed. In float64,
+pairs of degrees 2..4 with outputs no wider than the inputs run the chunked samples-major kernel
+of :mod:`._chunked` instead (see :func:`takes_chunked`).
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ import functools
 import torch
 from torch import Tensor
 
+from ._chunked import DenseTable, chunked_product
 from ._eager import run_eagerly
 from ._graded import GradedTable, grades, graded_product
 from .spec import TensorProductSpec
 
-__all__ = ["componentwise_applies", "componentwise_tensor_product"]
+__all__ = ["componentwise_applies", "componentwise_tensor_product", "takes_chunked"]
 
 #: Pairs with a degree above this run samples-major: their outer products are large enough for
 #: a good matrix product either way, and the component-major backward loops grow with d.
@@ -33,6 +36,9 @@ LMAX_COMPONENT_MAJOR = 5
 #: kernel (measured faster than the dense table there, forward and backward, float32 and
 #: float64; slower for smaller degrees and for many outputs per pair, see :func:`_takes_graded`).
 LMIN_GRADED = 5
+
+#: Smallest degree of a float64 pair that runs the chunked kernel (up to ``LMIN_GRADED - 1``).
+LMIN_CHUNKED = 2
 
 
 class _Outer(torch.autograd.Function):
@@ -78,6 +84,18 @@ def _takes_graded(spec: TensorProductSpec, a: int, b: int) -> bool:
     return min(l1, l2) >= LMIN_GRADED and d3 <= 2 * max(l1, l2) + 1
 
 
+def takes_chunked(spec: TensorProductSpec, a: int, b: int, dtype: torch.dtype) -> bool:
+    """Whether the input pair ``(a, b)`` runs the chunked kernel: float64, both degrees in
+    ``LMIN_CHUNKED .. LMIN_GRADED - 1`` and outputs no wider than the inputs. In float64 the
+    component-major product's unchunked outer product and its row-by-row backward cost more
+    than the matrix products (measured slower than e3nn there); in float32 it stays faster."""
+    l1, l2 = spec.irreps_in1[a].ir.l, spec.irreps_in2[b].ir.l
+    d3 = sum(spec.irreps_out[t.i_out].ir.dim for t in spec.instructions
+             if (t.i_in1, t.i_in2) == (a, b))
+    return (dtype == torch.float64 and LMIN_CHUNKED <= min(l1, l2)
+            and max(l1, l2) < LMIN_GRADED and d3 <= 2 * max(l1, l2) + 1)
+
+
 def componentwise_applies(spec: TensorProductSpec) -> bool:
     """``uuu`` specs with at least one pair of degrees <= :data:`LMAX_COMPONENT_MAJOR` or one
     that the graded kernel takes."""
@@ -108,6 +126,19 @@ def _graded(spec: TensorProductSpec) -> tuple[GradedTable | None, ...]:
     return tuple(out)
 
 
+@run_eagerly  # constant tables: built once, opaque to the compiler
+@functools.lru_cache(maxsize=None)
+def _dense(spec: TensorProductSpec, dtype: torch.dtype) -> tuple[DenseTable | None, ...]:
+    """Per input pair of ``group_tables``: its chunked-kernel table, or None."""
+    from .cg import group_tables
+    out = []
+    for a, b, _, table, _ in group_tables(spec, torch.float64, torch.device("cpu")):
+        d1, d2 = spec.irreps_in1[a].ir.dim, spec.irreps_in2[b].ir.dim
+        out.append(DenseTable(table.view(d1, d2, -1)) if takes_chunked(spec, a, b, dtype)
+                   else None)
+    return tuple(out)
+
+
 def componentwise_tensor_product(x: Tensor, y: Tensor, spec: TensorProductSpec,
                                  weights: list[Tensor | None]) -> Tensor:
     """x : (N, dim1); y : (N, dim2); ``weights``: per instruction (1 or N, mul) or None.
@@ -125,9 +156,13 @@ def componentwise_tensor_product(x: Tensor, y: Tensor, spec: TensorProductSpec,
           zip(y.split([m * ir.dim for m, ir in spec.irreps_in2], -1), spec.irreps_in2)]
     xs, ys = {}, {}                                              # [d, N mul], made on demand
     acc: list[Tensor | None] = [None] * len(spec.irreps_out)
-    for (a, b, ks, table_t), graded in zip(_transposed(spec, x.dtype, x.device), _graded(spec)):
+    for (a, b, ks, table_t), graded, dense in zip(_transposed(spec, x.dtype, x.device),
+                                                  _graded(spec), _dense(spec, x.dtype)):
         (m, ir1), ir2 = spec.irreps_in1[a], spec.irreps_in2[b].ir
-        if graded is None and max(ir1.l, ir2.l) > LMAX_COMPONENT_MAJOR:  # samples-major: faster
+        if dense is not None:                                     # [sum d3, N C] (a view)
+            z = chunked_product(xn[a].reshape(n * m, ir1.dim), yn[b].reshape(n * m, ir2.dim),
+                                dense).t()
+        elif graded is None and max(ir1.l, ir2.l) > LMAX_COMPONENT_MAJOR:  # samples-major
             outer = (xn[a].unsqueeze(-1) * yn[b].unsqueeze(-2)).view(n * m, -1)
             z = (outer @ table_t.t()).t()                         # [sum d3, N C] (a view)
         else:
