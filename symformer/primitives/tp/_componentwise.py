@@ -47,15 +47,13 @@ class _Outer(torch.autograd.Function):
     The backward sums with fused multiply-adds over rows (d2 of them for x1's gradient, d1 for
     x2's) instead of the reductions across a broadcast axis that autograd would run, which are
     several times slower on this layout. It is written with differentiable operations, so double
-    backward works."""
+    backward works. A forward taking ``ctx`` (no ``setup_context``): ``apply`` skips a
+    signature binding (~80 us)."""
 
     @staticmethod
-    def forward(x1: Tensor, x2: Tensor) -> Tensor:
+    def forward(ctx, x1: Tensor, x2: Tensor) -> Tensor:
+        ctx.save_for_backward(x1, x2)
         return (x1.unsqueeze(1) * x2.unsqueeze(0)).view(-1, x1.shape[-1])
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(*inputs)
 
     @staticmethod
     def backward(ctx, grad: Tensor):

@@ -167,16 +167,15 @@ def _compose(perm: tuple[int, int, int], q: tuple[int, int, int]) -> tuple[int, 
 
 
 class _Graded(torch.autograd.Function):
-    """``out = T^perm(a, b)``; the backward is this Function with permuted axes."""
+    """``out = T^perm(a, b)``; the backward is this Function with permuted axes. A forward
+    taking ``ctx`` (no ``setup_context``): ``apply`` skips a signature binding (~80 us)."""
 
     @staticmethod
-    def forward(a: Tensor, b: Tensor, table: GradedTable, perm: tuple[int, int, int]) -> Tensor:
-        return _contract(table.plan(perm, a.dtype, a.device), a, b)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        a, b, ctx.table, ctx.perm = inputs
+    def forward(ctx, a: Tensor, b: Tensor, table: GradedTable,
+                perm: tuple[int, int, int]) -> Tensor:
+        ctx.table, ctx.perm = table, perm
         ctx.save_for_backward(a, b)
+        return _contract(table.plan(perm, a.dtype, a.device), a, b)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
