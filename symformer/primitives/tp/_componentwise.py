@@ -10,7 +10,7 @@ Single-path pairs of degrees from :data:`LMIN_GRADED` on skip the dense table: t
 :mod:`._graded` splits it into four blocks of a quarter of the work (and its backward runs the
 same kernel); pairs above :data:`LMAX_COMPONENT_MAJOR` that it does not take keep the
 samples-major product (measured faster there) and only their result is transposed. In float64,
-pairs of degrees 2..4 with outputs no wider than the inputs run the chunked samples-major kernel
+pairs of degrees 3..4 with outputs no wider than the inputs run the chunked samples-major kernel
 of :mod:`._chunked` instead (see :func:`takes_chunked`).
 """
 
@@ -37,8 +37,9 @@ LMAX_COMPONENT_MAJOR = 5
 #: float64; slower for smaller degrees and for many outputs per pair, see :func:`_takes_graded`).
 LMIN_GRADED = 5
 
-#: Smallest degree of a float64 pair that runs the chunked kernel (up to ``LMIN_GRADED - 1``).
-LMIN_CHUNKED = 2
+#: Smallest degree of a float64 pair that runs the chunked kernel (up to ``LMIN_GRADED - 1``;
+#: at degree 2 the component-major kernel measured as fast forward and faster backward).
+LMIN_CHUNKED = 3
 
 
 class _Outer(torch.autograd.Function):
