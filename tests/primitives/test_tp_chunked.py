@@ -45,17 +45,17 @@ def _siso(L, c=3):
 
 @pytest.mark.parametrize("L", [1, 2, 3, 4, 5])
 def test_chunked_kernel_choice(L):
-    # float64 single-path pairs of degrees 3..4 take it; float32 keeps the component-major
+    # float64 single-path pairs of degrees 2..4 take it; float32 keeps the component-major
     # kernel (faster there), degree 5 on the graded one, and pairs with many outputs
     # (single-in multi-out) the dense table.
     ir = f"2x{L}{'e' if L % 2 == 0 else 'o'}"
     simo = TensorProductSpec.channelwise(ir, ir, "+".join(f"2x{l}e" for l in range(2 * L + 1)),
                                          mode="uuu")
     siso = _siso(L)
-    assert _componentwise.takes_chunked(siso, 0, 0, torch.float64) == (3 <= L <= 4)
+    assert _componentwise.takes_chunked(siso, 0, 0, torch.float64) == (2 <= L <= 4)
     assert not _componentwise.takes_chunked(siso, 0, 0, torch.float32)
     assert not _componentwise.takes_chunked(simo, 0, 0, torch.float64)
-    assert (_componentwise._dense(siso, torch.float64)[0] is not None) == (3 <= L <= 4)
+    assert (_componentwise._dense(siso, torch.float64)[0] is not None) == (2 <= L <= 4)
 
 
 @pytest.mark.parametrize("L", [2, 3, 4])
