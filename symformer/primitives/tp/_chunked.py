@@ -17,6 +17,7 @@ import functools
 import torch
 from torch import Tensor
 
+from ._bilinear import PermutedBilinear
 from ._eager import run_eagerly
 
 __all__ = ["DenseTable", "chunked_product"]
@@ -42,6 +43,10 @@ class DenseTable:
         t = self.table.permute(*perm)
         return t.reshape(-1, t.shape[2]).t().contiguous().to(dtype=dtype, device=device)
 
+    def contract(self, a: Tensor, b: Tensor, perm: tuple[int, int, int]) -> Tensor:
+        """``T.permute(*perm)`` contracted with a (M, d1) and b (M, d2): (M, d3)."""
+        return _contract(self.matrix(perm, a.dtype, a.device), a, b)
+
 
 def _contract(t: Tensor, a: Tensor, b: Tensor) -> Tensor:
     """t : (d3, d1 d2); a : (M, d1); b : (M, d2), contiguous. Returns (M, d3)."""
@@ -52,35 +57,6 @@ def _contract(t: Tensor, a: Tensor, b: Tensor) -> Tensor:
         return (a.unsqueeze(2) * b.unsqueeze(1)).view(m, d1 * d2) @ t
     return torch.cat([(u.unsqueeze(2) * v.unsqueeze(1)).view(-1, d1 * d2) @ t
                       for u, v in zip(a.split(step), b.split(step))])
-
-
-def _compose(perm: tuple[int, int, int], q: tuple[int, int, int]) -> tuple[int, int, int]:
-    return perm[q[0]], perm[q[1]], perm[q[2]]
-
-
-class _Chunked(torch.autograd.Function):
-    """``out = T^perm(a, b)``; the backward is this Function with permuted axes.
-
-    A forward that takes ``ctx`` (no ``setup_context``): ``apply`` then skips binding the
-    arguments to the signature, about 80 us a call, 5% of a degree-2 product."""
-
-    @staticmethod
-    def forward(ctx, a: Tensor, b: Tensor, table: DenseTable,
-                perm: tuple[int, int, int]) -> Tensor:
-        ctx.table, ctx.perm = table, perm
-        ctx.save_for_backward(a, b)
-        return _contract(table.matrix(perm, a.dtype, a.device), a, b)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        a, b = ctx.saved_tensors
-        grad = grad.contiguous()
-        ga = gb = None
-        if ctx.needs_input_grad[0]:
-            ga = _Chunked.apply(grad, b, ctx.table, _compose(ctx.perm, (2, 1, 0)))
-        if ctx.needs_input_grad[1]:
-            gb = _Chunked.apply(a, grad, ctx.table, _compose(ctx.perm, (0, 2, 1)))
-        return ga, gb, None, None
 
 
 def chunked_product(a: Tensor, b: Tensor, table: DenseTable) -> Tensor:
@@ -96,4 +72,4 @@ def chunked_product(a: Tensor, b: Tensor, table: DenseTable) -> Tensor:
     -------
     Tensor, shape (M, d3)
     """
-    return _Chunked.apply(a.contiguous(), b.contiguous(), table, (0, 1, 2))
+    return PermutedBilinear.apply(a.contiguous(), b.contiguous(), table, (0, 1, 2))

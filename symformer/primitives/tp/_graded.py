@@ -28,6 +28,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from ._bilinear import PermutedBilinear
 from ._eager import run_eagerly
 
 __all__ = ["grades", "GradedTable", "graded_product"]
@@ -142,6 +143,10 @@ class GradedTable:
         return _build(self.table.permute(*perm).contiguous(), self.grades[perm[0]],
                       self.grades[perm[1]], dtype, device)
 
+    def contract(self, a: Tensor, b: Tensor, perm: tuple[int, int, int]) -> Tensor:
+        """``T.permute(*perm)`` contracted with a (d1, ...) and b (d2, ...): (d3, M)."""
+        return _contract(self.plan(perm, a.dtype, a.device), a, b)
+
 
 def _contract(p: _Plan, a: Tensor, b: Tensor) -> Tensor:
     """a : (d1, ...); b : (d2, ...) with the same trailing shape (M elements; contiguous is
@@ -162,32 +167,6 @@ def _contract(p: _Plan, a: Tensor, b: Tensor) -> Tensor:
     return z.index_select(0, p.inv)
 
 
-def _compose(perm: tuple[int, int, int], q: tuple[int, int, int]) -> tuple[int, int, int]:
-    return perm[q[0]], perm[q[1]], perm[q[2]]
-
-
-class _Graded(torch.autograd.Function):
-    """``out = T^perm(a, b)``; the backward is this Function with permuted axes. A forward
-    taking ``ctx`` (no ``setup_context``): ``apply`` skips a signature binding (~80 us)."""
-
-    @staticmethod
-    def forward(ctx, a: Tensor, b: Tensor, table: GradedTable,
-                perm: tuple[int, int, int]) -> Tensor:
-        ctx.table, ctx.perm = table, perm
-        ctx.save_for_backward(a, b)
-        return _contract(table.plan(perm, a.dtype, a.device), a, b)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        a, b = ctx.saved_tensors
-        ga = gb = None
-        if ctx.needs_input_grad[0]:
-            ga = _Graded.apply(grad, b, ctx.table, _compose(ctx.perm, (2, 1, 0))).view(a.shape)
-        if ctx.needs_input_grad[1]:
-            gb = _Graded.apply(a, grad, ctx.table, _compose(ctx.perm, (0, 2, 1))).view(b.shape)
-        return ga, gb, None, None
-
-
 def graded_product(a: Tensor, b: Tensor, table: GradedTable) -> Tensor:
     """``out[k, n] = sum_ij T[i, j, k] a[i, n] b[j, n]``.
 
@@ -204,4 +183,4 @@ def graded_product(a: Tensor, b: Tensor, table: GradedTable) -> Tensor:
     """
     # Row gathers of contiguous rows are memory copies; from a transposed view they are strided
     # reads that cost several times the transpose (the Function saves the copies for backward).
-    return _Graded.apply(a.contiguous(), b.contiguous(), table, (0, 1, 2))
+    return PermutedBilinear.apply(a.contiguous(), b.contiguous(), table, (0, 1, 2))
