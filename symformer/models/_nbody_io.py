@@ -220,6 +220,11 @@ class MessageGraph:
             return t.view(self.num_nodes, self.k, *t.shape[1:]).sum(1)
         return scatter_sum(t, self.dst, self.num_nodes)
 
+    def source_sum(self, t: Tensor) -> Tensor:
+        """``sum_i t_ij`` over the outgoing edges of each node, the adjoint of :meth:`source`:
+        ``(E, ...) -> (N, ...)``."""
+        return scatter_sum(t, self.src, self.num_nodes)
+
     def inv_degree(self, dtype: torch.dtype) -> Tensor:
         """``1 / in-degree`` (1 for nodes without incoming edges), shape (N,)."""
         return 1.0 / self.degree.clamp(min=1).to(dtype)

@@ -168,10 +168,9 @@ class _Layer(torch.autograd.Function):
                 g_dn = g_dn / q
                 g_rad = g_rad + g_q_ / (2 * (q - 1))
             g_diff = torch.addcmul(g_dn, diff, g_rad, value=2)
-            g_xx = g_x + graph.sum(g_diff) - g_diff.new_zeros(N, 3).index_add_(0, graph.src,
-                                                                                 g_diff)
+            g_xx = g_x + graph.sum(g_diff) - graph.source_sum(g_diff)
         g_ea = torch.mm(w_r[:, 1:].t(), g1.t()).t() if need[6] else None
-        g_t = torch.cat([graph.sum(g1), g1.new_zeros(N, H).index_add_(0, graph.src, g1), g_v]
+        g_t = torch.cat([graph.sum(g1), graph.source_sum(g1), g_v]
                         + ([g_s] if update_h else []), dim=1)  # d loss / d t
         g_weff, g_bcat = torch.mm(g_t.t(), u), g_t.sum(0)
         g_u = torch.mm(g_t, w_eff) if need[0] else None
