@@ -72,14 +72,19 @@ class _Outer(torch.autograd.Function):
         return g1, g2
 
 
+def _pair_sizes(spec: TensorProductSpec, a: int, b: int) -> tuple[int, int, int]:
+    """Degrees of the input pair ``(a, b)`` and the summed width of the outputs it feeds."""
+    d3 = sum(spec.irreps_out[t.i_out].ir.dim for t in spec.instructions
+             if (t.i_in1, t.i_in2) == (a, b))
+    return spec.irreps_in1[a].ir.l, spec.irreps_in2[b].ir.l, d3
+
+
 def _takes_graded(spec: TensorProductSpec, a: int, b: int) -> bool:
     """Whether the input pair ``(a, b)`` runs the graded kernel: both degrees from
     :data:`LMIN_GRADED` on and outputs no wider than the inputs (its backward contracts the
     output with each input, which costs no more than the forward only then: single-path
     products, not single-in multi-out ones)."""
-    l1, l2 = spec.irreps_in1[a].ir.l, spec.irreps_in2[b].ir.l
-    d3 = sum(spec.irreps_out[t.i_out].ir.dim for t in spec.instructions
-             if (t.i_in1, t.i_in2) == (a, b))
+    l1, l2, d3 = _pair_sizes(spec, a, b)
     return min(l1, l2) >= LMIN_GRADED and d3 <= 2 * max(l1, l2) + 1
 
 
@@ -88,9 +93,7 @@ def takes_chunked(spec: TensorProductSpec, a: int, b: int, dtype: torch.dtype) -
     ``LMIN_CHUNKED .. LMIN_GRADED - 1`` and outputs no wider than the inputs. In float64 the
     component-major product's unchunked outer product and its row-by-row backward cost more
     than the matrix products (measured slower than e3nn there); in float32 it stays faster."""
-    l1, l2 = spec.irreps_in1[a].ir.l, spec.irreps_in2[b].ir.l
-    d3 = sum(spec.irreps_out[t.i_out].ir.dim for t in spec.instructions
-             if (t.i_in1, t.i_in2) == (a, b))
+    l1, l2, d3 = _pair_sizes(spec, a, b)
     return (dtype == torch.float64 and LMIN_CHUNKED <= min(l1, l2)
             and max(l1, l2) < LMIN_GRADED and d3 <= 2 * max(l1, l2) + 1)
 
@@ -145,9 +148,6 @@ def componentwise_tensor_product(x: Tensor, y: Tensor, spec: TensorProductSpec,
     Returns (N, dim_out).
     """
     n = x.shape[0]
-
-    def rows(t: Tensor, mul: int, d: int) -> Tensor:         # [N, mul d] -> [d, N mul]
-        return t.view(n, mul, d).permute(2, 0, 1).reshape(d, n * mul)
 
     xn = [t.view(n, m, ir.dim) for t, (m, ir) in            # [N, mul, d] views
           zip(x.split([m * ir.dim for m, ir in spec.irreps_in1], -1), spec.irreps_in1)]
