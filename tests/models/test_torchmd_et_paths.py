@@ -69,13 +69,19 @@ def test_blocked_messages_match_small_graph_layout(monkeypatch, neighbors, cutof
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
-def test_blocked_messages_match_in_the_potential(monkeypatch):
-    """Energy, forces and the force-loss gradient (second derivatives, value filters without
-    bias) agree between the two layouts."""
+def _random_potential() -> TorchMDETPotential:
+    """A small float64 potential with weights of a random, non-trivial size (seed 0)."""
     torch.manual_seed(0)
     model = TorchMDETPotential(hidden=16, n_layers=2, heads=4, num_rbf=8, cutoff=3.0).double()
     for p in model.parameters():
         p.data.normal_(0, 0.3)
+    return model
+
+
+def test_blocked_messages_match_in_the_potential(monkeypatch):
+    """Energy, forces and the force-loss gradient (second derivatives, value filters without
+    bias) agree between the two layouts."""
+    model = _random_potential()
     gen = torch.Generator().manual_seed(2)
     z = torch.tensor([1, 6, 7, 8])[torch.randint(0, 4, (12,), generator=gen)]
     pos = 1.3 * torch.randn(12, 3, generator=gen, dtype=torch.float64)
@@ -132,10 +138,7 @@ def test_shared_filter_rows_in_the_potential(monkeypatch, periodic):
     """The potential shares filter rows between the directions of a pair only where their
     distances agree bitwise; energy, forces, stress and the force-loss gradient are unchanged."""
     monkeypatch.setattr(ETAttention, "BLOCKED_MIN_EDGES", 0)
-    torch.manual_seed(0)
-    model = TorchMDETPotential(hidden=16, n_layers=2, heads=4, num_rbf=8, cutoff=3.0).double()
-    for p in model.parameters():
-        p.data.normal_(0, 0.3)
+    model = _random_potential()
     gen = torch.Generator().manual_seed(3)
     z = torch.tensor([1, 6, 7, 8])[torch.randint(0, 4, (10,), generator=gen)]
     pos = 1.3 * torch.randn(10, 3, generator=gen, dtype=torch.float64)
