@@ -85,3 +85,17 @@ def test_cg_backend_chunked_gradients_and_second_derivatives(generator):
     fn = lambda a, b, c: tensor_product(a, b, spec, c, "cg")  # noqa: E731
     assert torch.autograd.gradcheck(fn, (x, y, w))
     assert torch.autograd.gradgradcheck(fn, (x, y, w))
+
+
+def test_cg_backend_chunked_kernel_is_equivariant(dtype, generator):
+    """The shared harness on a single-path degree-3 product: float64 runs the chunked kernel,
+    float32 the component-major one."""
+    from symformer.groups import O3
+    from symformer.testing import assert_equivariant
+
+    spec = TensorProductSpec.channelwise("4x3o", "4x3o", "4x3e", mode="uuu")
+    assert (_componentwise._dense(spec, dtype)[0] is not None) == (dtype == torch.float64)
+    inputs = tuple(torch.randn(5, 4 * 7, generator=generator, dtype=dtype) for _ in range(2))
+    w = torch.randn(spec.weight_numel, generator=generator, dtype=dtype)
+    assert_equivariant(lambda a, b: tensor_product(a, b, spec, w, "cg"), O3(), inputs,
+                       ("4x3o", "4x3o"), "4x3e", n_samples=2, generator=generator)
