@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._npz import read_npz
 from .atoms import HARTREE, AtomsDataset
 
 __all__ = ["PROPERTIES", "UNITS", "ENERGY_TARGETS", "PUBLISHED", "load_qm9", "qm9_splits",
@@ -41,17 +42,9 @@ def load_qm9(path) -> AtomsDataset:
         path = path / "qm9_full_f32.npz"
     if not path.is_file():
         raise FileNotFoundError(f"QM9 file {str(path)!r} does not exist")
-    try:
-        data = np.load(path)
-    except Exception as e:
-        raise ValueError(f"{str(path)!r}: not a readable npz file ({e})") from e
-    with data:
-        missing = [k for k in _KEYS if k not in data.files]
-        if missing:
-            raise ValueError(f"{str(path)!r}: key {missing[0]!r}: missing (has {data.files})")
-        z, r, ptr, props = (np.asarray(data[k]) for k in _KEYS)
-        names = tuple(str(s) for s in data["prop_names"]) if "prop_names" in data.files \
-            else PROPERTIES
+    raw = read_npz(path, _KEYS, optional=("prop_names",))
+    z, r, ptr, props = (raw[k] for k in _KEYS)
+    names = tuple(str(s) for s in raw["prop_names"]) if "prop_names" in raw else PROPERTIES
     if props.ndim != 2 or props.shape[1] != len(names):
         raise ValueError(f"{str(path)!r}: key 'props': expected shape (mols, {len(names)}), "
                          f"got {props.shape}")

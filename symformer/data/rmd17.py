@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._npz import read_npz
 from .atoms import KCAL_PER_MOL, AtomsDataset
 
 __all__ = ["MOLECULES", "PUBLISHED", "load_rmd17", "train_val_split", "find_rmd17_file"]
@@ -51,18 +52,6 @@ def find_rmd17_file(root, molecule: str, split: str = "train", index: int = 1) -
         if cand.is_file():
             return cand
     raise FileNotFoundError(f"no rMD17 file {name!r} under {str(root)!r}")
-
-
-def _read_npz(path: Path) -> dict:
-    try:
-        data = np.load(path)
-    except Exception as e:
-        raise ValueError(f"{str(path)!r}: not a readable npz file ({e})") from e
-    with data:
-        missing = [k for k in _KEYS if k not in data.files]
-        if missing:
-            raise ValueError(f"{str(path)!r}: key {missing[0]!r}: missing (has {data.files})")
-        return {k: np.asarray(data[k]) for k in _KEYS}
 
 
 def _to_dataset(raw: dict, frames, source: str) -> AtomsDataset:
@@ -117,8 +106,8 @@ def load_rmd17(path, molecule: str | None = None, split: str = "train", index: i
         if path.is_dir() and molecule is None:
             raise ValueError("molecule: required when path is a folder")
         file = path if path.is_file() else find_rmd17_file(path, molecule, split, index)
-        return _to_dataset(_read_npz(file), frames, str(file))
-    raw = _read_npz(full)
+        return _to_dataset(read_npz(file, _KEYS), frames, str(file))
+    raw = read_npz(full, _KEYS)
     if frames is None:
         csv = full.parent.parent / "splits" / f"index_{split}_{index:02d}.csv"
         if not csv.is_file():
