@@ -14,17 +14,14 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from symformer.groups import Cyclic
-from symformer.layers.image._checks import check_image
 
-from ..registry import register
-from .vit import example_image
+from ._image_common import check_input, register_image
 
 __all__ = ["CNN"]
 
 
-@register("cnn", group=lambda: Cyclic(1), in_types={"image": "image"}, out_types="scalar",
-          example_inputs=example_image, tags=("image",),
-          description="Plain CNN classifier (baseline; no built-in symmetry)")
+@register_image("cnn", group=lambda: Cyclic(1),
+                description="Plain CNN classifier (baseline; no built-in symmetry)")
 class CNN(nn.Module):
     """CNN classifier ``(B, C, S, S)`` in [0, 1] -> logits ``(B, num_classes)``.
 
@@ -80,5 +77,5 @@ class CNN(nn.Module):
         -------
         Tensor, shape (B, num_classes): logits
         """
-        check_image(image, channels=self.in_channels, size=self.image_size)
+        check_input(self, image)
         return self.head(self.dropout(self.features(image).mean(dim=(-2, -1))))

@@ -18,13 +18,11 @@ import torch
 from torch import Tensor, nn
 
 from symformer.groups import Cyclic
-from symformer.layers.image._checks import check_image
 from symformer.layers.image.etn import ETLayer
 from symformer.primitives.canonical_coords import pixel_grid, warp_sample
 
-from ..registry import register
+from ._image_common import check_input, register_image
 from .cnn import CNN
-from .vit import example_image
 
 __all__ = ["ETN"]
 
@@ -34,9 +32,8 @@ def _group(module: nn.Module):
     return Cyclic(4) if exact else Cyclic(1)
 
 
-@register("etn", group=_group, in_types={"image": "image"}, out_types="scalar",
-          example_inputs=example_image, tags=("image",),
-          description="Equivariant Transformer Network + CNN classifier")
+@register_image("etn", group=_group,
+                description="Equivariant Transformer Network + CNN classifier")
 class ETN(nn.Module):
     """ET layers followed by :class:`symformer.models.cnn.CNN`.
 
@@ -77,7 +74,7 @@ class ETN(nn.Module):
         canonical : Tensor, shape (B, C, S, S)
         G : Tensor, shape (B, 3, 3), float64
         """
-        check_image(image, channels=self.in_channels, size=self.image_size)
+        check_input(self, image)
         B = image.shape[0]
         G = torch.eye(3, dtype=torch.float64, device=image.device).expand(B, 3, 3)
         for layer in self.layers:

@@ -19,18 +19,15 @@ import torch
 from torch import Tensor, nn
 
 from symformer.groups import Octic
-from symformer.layers.image._checks import check_image
 from symformer.layers.image.octic import OcticBlock, OcticLayerNorm, OcticPatchEmbed, symmetrize
 
-from ..registry import register
-from .vit import example_image
+from ._image_common import check_input, patch_grid, register_image
 
 __all__ = ["OcticViT"]
 
 
-@register("octic_vit", group=lambda: Octic(), in_types={"image": "image"}, out_types="scalar",
-          example_inputs=example_image, tags=("image",),
-          description="Octic (D_4-invariant) ViT classifier")
+@register_image("octic_vit", group=lambda: Octic(),
+                description="Octic (D_4-invariant) ViT classifier")
 class OcticViT(nn.Module):
     """D_4-invariant ViT classifier ``(B, C, S, S)`` in [0, 1] -> logits ``(B, num_classes)``.
 
@@ -48,10 +45,8 @@ class OcticViT(nn.Module):
                  heads: int = 2, mlp_ratio: int = 4, num_classes: int = 10,
                  in_channels: int = 1):
         super().__init__()
-        if image_size % patch:
-            raise ValueError(f"image_size={image_size} must be divisible by patch={patch}")
+        g = patch_grid(image_size, patch)
         self.image_size, self.in_channels = image_size, in_channels
-        g = image_size // patch
         self.embed = OcticPatchEmbed(patch, copies, in_channels)
         self.pos = nn.Parameter(torch.randn(copies, 8, g, g) * 0.02)
         self.blocks = nn.ModuleList(OcticBlock(copies, heads, mlp_ratio) for _ in range(depth))
@@ -69,7 +64,7 @@ class OcticViT(nn.Module):
         -------
         Tensor, shape (B, num_classes): logits, invariant under D_4
         """
-        check_image(image, channels=self.in_channels, size=self.image_size)
+        check_input(self, image)
         pos = symmetrize(self.pos).flatten(2).permute(2, 0, 1)        # (N, copies, 8)
         t = self.embed(image) + pos                                     # (B, N, copies, 8)
         for blk in self.blocks:

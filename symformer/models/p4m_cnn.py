@@ -15,18 +15,15 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from symformer.groups import Octic
-from symformer.layers.image._checks import check_image
 from symformer.layers.image.group_conv import P4MConv, P4MLift, p4m_pool
 
-from ..registry import register
-from .vit import example_image
+from ._image_common import check_input, register_image
 
 __all__ = ["P4MCNN"]
 
 
-@register("p4m_cnn", group=lambda: Octic(), in_types={"image": "image"}, out_types="scalar",
-          example_inputs=example_image, tags=("image",),
-          description="p4m group-convolutional CNN classifier (D_4-invariant)")
+@register_image("p4m_cnn", group=lambda: Octic(),
+                description="p4m group-convolutional CNN classifier (D_4-invariant)")
 class P4MCNN(nn.Module):
     """D_4-invariant CNN classifier ``(B, C, S, S)`` in [0, 1] -> logits ``(B, num_classes)``.
 
@@ -61,7 +58,7 @@ class P4MCNN(nn.Module):
         -------
         Tensor, shape (B, num_classes): logits, invariant under D_4
         """
-        check_image(image, channels=self.in_channels, size=self.image_size)
+        check_input(self, image)
         f = self.act(self.norms[0](self.lift(image)))                  # (B, c, 8, S, S)
         for conv, norm in zip(self.convs, self.norms[1:]):
             f = self.act(norm(conv(f)))

@@ -18,18 +18,16 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from symformer.groups import CyclicShift
-from symformer.layers.image._checks import check_image
 from symformer.layers.image.polyphase import CircularRelativeBias, PolyphaseAnchor
 
-from ..registry import register
-from .vit import Block, example_image
+from ._image_common import check_input, patch_grid, register_image, transformer_trunk
+from .vit import Block
 
 __all__ = ["PolyphaseViT"]
 
 
-@register("polyphase_vit", group=lambda m: CyclicShift(m.image_size, m.image_size),
-          in_types={"image": "image"}, out_types="scalar", example_inputs=example_image,
-          tags=("image",), description="Shift-invariant ViT (adaptive polyphase anchoring)")
+@register_image("polyphase_vit", group=lambda m: CyclicShift(m.image_size, m.image_size),
+                description="Shift-invariant ViT (adaptive polyphase anchoring)")
 class PolyphaseViT(nn.Module):
     """Cyclic-shift-invariant ViT classifier ``(B, C, S, S)`` in [0, 1] -> logits.
 
@@ -40,17 +38,14 @@ class PolyphaseViT(nn.Module):
                  heads: int = 2, mlp_ratio: int = 4, num_classes: int = 10,
                  in_channels: int = 1):
         super().__init__()
-        if image_size % patch:
-            raise ValueError(f"image_size={image_size} must be divisible by patch={patch}")
+        g = patch_grid(image_size, patch)
         self.image_size, self.in_channels = image_size, in_channels
-        g = image_size // patch
         self.anchor = PolyphaseAnchor(patch)
         self.embed = nn.Conv2d(in_channels, dim, patch, stride=patch)
         self.pos_conv = nn.Conv2d(dim, dim, 3, padding=1, padding_mode="circular", groups=dim)
         self.bias = nn.ModuleList(CircularRelativeBias(g, g, heads) for _ in range(depth))
-        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
-        self.norm = nn.LayerNorm(dim)
-        self.head = nn.Linear(dim, num_classes)
+        self.blocks, self.norm, self.head = transformer_trunk(
+            lambda: Block(dim, heads, mlp_ratio), depth, dim, num_classes)
 
     def forward(self, image: Tensor) -> Tensor:
         """
@@ -62,7 +57,7 @@ class PolyphaseViT(nn.Module):
         -------
         Tensor, shape (B, num_classes): logits, invariant under cyclic shifts
         """
-        check_image(image, channels=self.in_channels, size=self.image_size)
+        check_input(self, image)
         t = self.embed(self.anchor(image))                               # (B, dim, g, g)
         t = (t + self.pos_conv(t)).flatten(2).transpose(1, 2)            # (B, N, dim)
         for blk, bias in zip(self.blocks, self.bias):

@@ -18,17 +18,11 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from symformer.groups import Cyclic
-from symformer.layers.image._checks import check_image
 
-from ..registry import register
+from ._image_common import check_input, example_image, patch_grid, register_image, transformer_trunk
 
+# example_image is re-exported: it has been part of this module's public API
 __all__ = ["ViT", "Block", "example_image"]
-
-
-def example_image(module: nn.Module, generator: torch.Generator, dtype: torch.dtype) -> dict:
-    """Two random images ``{"image": (2, C, S, S)}`` in [0, 1] at the module's size."""
-    size, channels = module.image_size, getattr(module, "in_channels", 1)
-    return {"image": torch.rand(2, channels, size, size, generator=generator, dtype=dtype)}
 
 
 class Block(nn.Module):
@@ -55,9 +49,8 @@ class Block(nn.Module):
         return t + self.mlp(self.norm2(t))
 
 
-@register("vit", group=lambda: Cyclic(1), in_types={"image": "image"}, out_types="scalar",
-          example_inputs=example_image, tags=("image",),
-          description="Plain ViT classifier (baseline; no built-in symmetry)")
+@register_image("vit", group=lambda: Cyclic(1),
+                description="Plain ViT classifier (baseline; no built-in symmetry)")
 class ViT(nn.Module):
     """Plain ViT classifier ``(B, C, S, S)`` in [0, 1] -> logits ``(B, num_classes)``.
 
@@ -73,15 +66,12 @@ class ViT(nn.Module):
                  heads: int = 2, mlp_ratio: int = 4, num_classes: int = 10,
                  in_channels: int = 1):
         super().__init__()
-        if image_size % patch:
-            raise ValueError(f"image_size={image_size} must be divisible by patch={patch}")
+        g = patch_grid(image_size, patch)
         self.image_size, self.in_channels = image_size, in_channels
-        n = (image_size // patch) ** 2
         self.embed = nn.Conv2d(in_channels, dim, patch, stride=patch)
-        self.pos = nn.Parameter(torch.randn(1, n, dim) * 0.02)
-        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
-        self.norm = nn.LayerNorm(dim)
-        self.head = nn.Linear(dim, num_classes)
+        self.pos = nn.Parameter(torch.randn(1, g * g, dim) * 0.02)
+        self.blocks, self.norm, self.head = transformer_trunk(
+            lambda: Block(dim, heads, mlp_ratio), depth, dim, num_classes)
 
     def forward(self, image: Tensor) -> Tensor:
         """
@@ -93,7 +83,7 @@ class ViT(nn.Module):
         -------
         Tensor, shape (B, num_classes): logits
         """
-        check_image(image, channels=self.in_channels, size=self.image_size)
+        check_input(self, image)
         t = self.embed(image).flatten(2).transpose(1, 2) + self.pos    # (B, N, dim)
         for blk in self.blocks:
             t = blk(t)
