@@ -24,21 +24,17 @@ from torch import Tensor, nn
 
 from ..registry import register
 from ..primitives import segment_softmax
-from ._uniform import check_uniform
 from .linear import EquivariantLinear
-from .tfn import (NormActivation, TFNEdgeKernel, check_edge_attr, edge_geometry, graph_example,
+from .tfn import (GRAPH_TYPES, GeometricGraphLayer, NormActivation, TFNEdgeKernel, graph_example,
                   layer_group, resize_degrees)
 
 __all__ = ["SE3AttentionBlock"]
 
-_TYPES = {"x": "node:uniform:1", "pos": "node:point", "edge_index": "edge_index",
-          "edge_attr": "scalar"}
 
-
-@register("se3_attention", kind="layer", group=layer_group, in_types=_TYPES,
+@register("se3_attention", kind="layer", group=layer_group, in_types=GRAPH_TYPES,
           out_types="node:uniform:2", example_inputs=graph_example,
           description="SE(3)-Transformer block: TFN keys/values, invariant multi-head attention")
-class SE3AttentionBlock(nn.Module):
+class SE3AttentionBlock(GeometricGraphLayer):
     """Multi-head equivariant graph attention with skip connection and norm nonlinearity.
 
     Parameters (keyword-only)
@@ -92,18 +88,10 @@ class SE3AttentionBlock(nn.Module):
                 bias=False)
         self.activation = NormActivation(lmax_out, out_channels) if activation else None
 
-    def forward(self, x: Tensor, pos: Tensor, edge_index: Tensor,
-                edge_attr: Tensor | None = None) -> Tensor:
-        """x [N, (Lin+1)^2, C_in], pos [N, 3], edge_index [2, E] (source, target),
-        edge_attr [E, edge_dim] -> [N, (Lout+1)^2, C_out]."""
-        sh, length = edge_geometry(pos, edge_index, self.lmax_in + self.lmax_out)
-        return self.propagate(x, sh, length, edge_attr, edge_index)
-
     def propagate(self, x: Tensor, sh: Tensor, length: Tensor, edge_attr: Tensor | None,
                   edge_index: Tensor) -> Tensor:
         """As :meth:`forward` with precomputed :func:`~symformer.layers.tfn.edge_geometry`."""
-        check_uniform("x", x, self.lmax_in, self.in_channels)
-        check_edge_attr(edge_attr, sh.shape[0], self.edge_dim)
+        self.check_graph_inputs(x, sh, edge_attr)
         src, dst = edge_index
         n, E, C, H = x.shape[0], src.shape[0], self.channels, self.heads
         kv = self.kv(x, sh, length, edge_attr, src)                      # [E, K, 2C]

@@ -32,7 +32,8 @@ from ._uniform import check_uniform, degree_index
 from .linear import EquivariantLinear
 
 __all__ = ["tfn_tables", "edge_geometry", "check_edge_attr", "resize_degrees", "RadialMLP", "TFNEdgeKernel",
-           "TFNConv", "NormActivation", "layer_group", "graph_example"]
+           "TFNConv", "NormActivation", "layer_group", "graph_example", "GRAPH_TYPES",
+           "GeometricGraphLayer"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -221,14 +222,37 @@ def graph_example(module, generator: torch.Generator, dtype: torch.dtype, n: int
     return {"x": x, "pos": pos, "edge_index": edge_index, "edge_attr": attr}
 
 
-_GRAPH_TYPES = {"x": "node:uniform:1", "pos": "node:point", "edge_index": "edge_index",
-                "edge_attr": "scalar"}
+#: Input types of the registered graph layers (see :func:`graph_example`).
+GRAPH_TYPES = {"x": "node:uniform:1", "pos": "node:point", "edge_index": "edge_index",
+               "edge_attr": "scalar"}
 
 
-@register("tfn_conv", kind="layer", group=layer_group, in_types=_GRAPH_TYPES,
+class GeometricGraphLayer(nn.Module):
+    """Base of the graph layers on ``(x, pos, edge_index, edge_attr)``: :meth:`forward` computes
+    the edge harmonics and lengths and hands them to the subclass's ``propagate``, which a model
+    calls directly to share one :func:`edge_geometry` across its layers.
+
+    Subclasses set ``lmax_in``, ``lmax_out``, ``in_channels`` and ``edge_dim`` and define
+    ``propagate(x, sh, length, edge_attr, edge_index)``.
+    """
+
+    def forward(self, x: Tensor, pos: Tensor, edge_index: Tensor,
+                edge_attr: Tensor | None = None) -> Tensor:
+        """x [N, (Lin+1)^2, C_in], pos [N, 3], edge_index [2, E] (source, target),
+        edge_attr [E, edge_dim] -> [N, (Lout+1)^2, C_out]."""
+        sh, length = edge_geometry(pos, edge_index, self.lmax_in + self.lmax_out)
+        return self.propagate(x, sh, length, edge_attr, edge_index)
+
+    def check_graph_inputs(self, x: Tensor, sh: Tensor, edge_attr: Tensor | None) -> None:
+        """Raise ValueError naming ``x`` or ``edge_attr`` unless they fit the layer and graph."""
+        check_uniform("x", x, self.lmax_in, self.in_channels)
+        check_edge_attr(edge_attr, sh.shape[0], self.edge_dim)
+
+
+@register("tfn_conv", kind="layer", group=layer_group, in_types=GRAPH_TYPES,
           out_types="node:uniform:2", example_inputs=graph_example,
           description="TFN convolution: radial MLP x spherical harmonics x CG, mean over edges")
-class TFNConv(nn.Module):
+class TFNConv(GeometricGraphLayer):
     """TFN graph convolution with self-interaction (the SE(3)-Transformer's ``GConvSE3``).
 
     ``y_i = W_out mean_j m_ij + W_self x_i`` with ``m_ij`` from :class:`TFNEdgeKernel`;
@@ -273,18 +297,10 @@ class TFNConv(nn.Module):
                                               in_channels=in_channels, out_channels=out_channels,
                                               bias=False) if self_interaction else None)
 
-    def forward(self, x: Tensor, pos: Tensor, edge_index: Tensor,
-                edge_attr: Tensor | None = None) -> Tensor:
-        """x [N, (Lin+1)^2, C_in], pos [N, 3], edge_index [2, E] (source, target),
-        edge_attr [E, edge_dim] -> [N, (Lout+1)^2, C_out]."""
-        sh, length = edge_geometry(pos, edge_index, self.lmax_in + self.lmax_out)
-        return self.propagate(x, sh, length, edge_attr, edge_index)
-
     def propagate(self, x: Tensor, sh: Tensor, length: Tensor, edge_attr: Tensor | None,
                   edge_index: Tensor) -> Tensor:
         """As :meth:`forward` with precomputed :func:`edge_geometry` (shared across layers)."""
-        check_uniform("x", x, self.lmax_in, self.in_channels)
-        check_edge_attr(edge_attr, sh.shape[0], self.edge_dim)
+        self.check_graph_inputs(x, sh, edge_attr)
         src, dst = edge_index
         n = x.shape[0]
         msg = self.kernel(x, sh, length, edge_attr, src)                 # [E, K, C]
