@@ -27,7 +27,7 @@ from symformer.layers.tfn import TFNConv
 
 from . import _nbody_io
 from ..registry import register
-from .tfn import check_int, nbody_graph_inputs, nbody_group
+from .tfn import NBodyGraphNet, check_int, nbody_group
 
 __all__ = ["SE3Transformer"]
 
@@ -36,7 +36,7 @@ __all__ = ["SE3Transformer"]
           out_types="node:point", example_inputs=_nbody_io.example_inputs,
           description="SE(3)-Transformer (Fuchs et al. 2020) for charged N-body",
           tags=("nbody", "e3"))
-class SE3Transformer(nn.Module):
+class SE3Transformer(NBodyGraphNet):
     """Equivariant graph attention network predicting future positions of charged particles.
 
     Parameters (keyword-only)
@@ -65,16 +65,11 @@ class SE3Transformer(nn.Module):
     def __init__(self, *, channels: int = 16, lmax: int = 2, n_layers: int = 4, heads: int = 2,
                  radial_hidden: int = 32, parity: bool = True, skip: bool = True,
                  output_scale: float = 0.01, neighbors: int | None = None):
-        super().__init__()
-        _nbody_io.check_neighbors(neighbors)
-        self.neighbors = neighbors
-        check_int("channels", channels, 2)
-        check_int("lmax", lmax, 1)
-        check_int("n_layers", n_layers, 0)
+        super().__init__(channels=channels, lmax=lmax, n_layers=n_layers, min_layers=0,
+                         parity=parity, neighbors=neighbors)
         check_int("heads", heads, 1)
         if channels % heads:
             raise ValueError(f"channels: {channels} is not divisible by heads={heads}")
-        self.lmax, self.parity = lmax, bool(parity)
         common = dict(edge_dim=1, radial_hidden=radial_hidden, parity=parity)
         blocks = []
         l_in, c_in = 1, 2
@@ -88,11 +83,9 @@ class SE3Transformer(nn.Module):
                             channels=max(c_in, 2), **common)
         self.output_scale = nn.Parameter(torch.tensor(float(output_scale)))
 
-    def forward(self, pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> Tensor:
-        """pos, vel [N, 3], charges [N], batch [N] (any order) -> predicted positions [N, 3]."""
-        x, sh, length, edge_attr, edge_index = nbody_graph_inputs(pos, vel, charges, batch,
-                                                                  2 * self.lmax, self.neighbors)
+    def trunk(self, x: Tensor, sh: Tensor, length: Tensor, edge_attr: Tensor,
+              edge_index: Tensor) -> Tensor:
+        """The attention blocks before the head."""
         for block in self.blocks:
             x = block.propagate(x, sh, length, edge_attr, edge_index)    # [N, (L+1)^2, C]
-        out = self.head.propagate(x, sh, length, edge_attr, edge_index)  # [N, 4, 1]
-        return pos + self.output_scale * out[:, 1:4, 0]
+        return x

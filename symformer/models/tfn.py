@@ -28,7 +28,7 @@ from symformer.layers.tfn import NormActivation, TFNConv, edge_geometry
 from . import _nbody_io
 from ..registry import register
 
-__all__ = ["TFN", "nbody_graph_inputs", "nbody_group", "check_int"]
+__all__ = ["TFN", "NBodyGraphNet", "nbody_graph_inputs", "nbody_group", "check_int"]
 
 
 def nbody_group(module=None):
@@ -66,11 +66,39 @@ def nbody_graph_inputs(pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor,
     return x, sh, length, edge_attr, edge_index
 
 
+class NBodyGraphNet(nn.Module):
+    """Shared frame of the n-body TFN and SE(3)-Transformer: checked hyper-parameters, graph
+    inputs from :func:`nbody_graph_inputs`, the subclass's ``trunk``, and a TFN head whose
+    degree-1 output, scaled by ``output_scale``, displaces the positions.
+
+    Subclasses build ``head`` (a :class:`~symformer.layers.tfn.TFNConv` to one degree-1 channel)
+    and ``output_scale`` and define ``trunk(x, sh, length, edge_attr, edge_index) -> x``.
+    """
+
+    def __init__(self, *, channels: int, lmax: int, n_layers: int, min_layers: int,
+                 parity: bool, neighbors: int | None):
+        super().__init__()
+        _nbody_io.check_neighbors(neighbors)
+        self.neighbors = neighbors
+        check_int("channels", channels, 2)
+        check_int("lmax", lmax, 1)
+        check_int("n_layers", n_layers, min_layers)
+        self.lmax, self.parity = lmax, bool(parity)
+
+    def forward(self, pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> Tensor:
+        """pos, vel [N, 3], charges [N], batch [N] (any order) -> predicted positions [N, 3]."""
+        x, sh, length, edge_attr, edge_index = nbody_graph_inputs(pos, vel, charges, batch,
+                                                                  2 * self.lmax, self.neighbors)
+        x = self.trunk(x, sh, length, edge_attr, edge_index)              # [N, (L+1)^2, C]
+        out = self.head.propagate(x, sh, length, edge_attr, edge_index)  # [N, 4, 1]
+        return pos + self.output_scale * out[:, 1:4, 0]
+
+
 @register("tfn", group=nbody_group, in_types=_nbody_io.NBODY_IN_TYPES, out_types="node:point",
           example_inputs=_nbody_io.example_inputs,
           description="Tensor field network (Thomas et al. 2018) for charged N-body",
           tags=("nbody", "e3"))
-class TFN(nn.Module):
+class TFN(NBodyGraphNet):
     """Tensor field network predicting future positions of charged particles.
 
     Parameters (keyword-only)
@@ -97,13 +125,8 @@ class TFN(nn.Module):
     def __init__(self, *, channels: int = 16, lmax: int = 2, n_layers: int = 4,
                  radial_hidden: int = 32, parity: bool = True, aggregate: str = "mean",
                  output_scale: float = 0.01, neighbors: int | None = None):
-        super().__init__()
-        _nbody_io.check_neighbors(neighbors)
-        self.neighbors = neighbors
-        check_int("channels", channels, 2)
-        check_int("lmax", lmax, 1)
-        check_int("n_layers", n_layers, 1)
-        self.lmax, self.parity = lmax, bool(parity)
+        super().__init__(channels=channels, lmax=lmax, n_layers=n_layers, min_layers=1,
+                         parity=parity, neighbors=neighbors)
         common = dict(edge_dim=1, radial_hidden=radial_hidden, parity=parity,
                       aggregate=aggregate)
         layers, acts = [], []
@@ -118,11 +141,9 @@ class TFN(nn.Module):
                             channels=channels, **common)
         self.output_scale = nn.Parameter(torch.tensor(float(output_scale)))
 
-    def forward(self, pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> Tensor:
-        """pos, vel [N, 3], charges [N], batch [N] (any order) -> predicted positions [N, 3]."""
-        x, sh, length, edge_attr, edge_index = nbody_graph_inputs(pos, vel, charges, batch,
-                                                                  2 * self.lmax, self.neighbors)
+    def trunk(self, x: Tensor, sh: Tensor, length: Tensor, edge_attr: Tensor,
+              edge_index: Tensor) -> Tensor:
+        """The convolutions before the head, each followed by the norm nonlinearity."""
         for conv, act in zip(self.layers, self.activations):
             x = act(conv.propagate(x, sh, length, edge_attr, edge_index))  # [N, (L+1)^2, C]
-        out = self.head.propagate(x, sh, length, edge_attr, edge_index)    # [N, 4, 1]
-        return pos + self.output_scale * out[:, 1:4, 0]
+        return x
