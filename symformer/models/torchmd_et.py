@@ -155,6 +155,9 @@ class ETAttention(nn.Module):
         logits = (graph.with_target(torch.mul, q, k_j * dk)).view(E, H, D).sum(-1)  # [E, H]
         attn = F.silu(logits) if envelope is None else F.silu(logits) * envelope[:, None]
         y = graph.sum_product((v1_j * dv1).view(E, H, D), attn[..., None]).view(n, Fh)
+        if not graph.regular:  # both vector terms in one (E, 3, F) tensor: one scatter
+            return y, graph.sum(torch.addcmul(vv_j.view(E, 3, Fh) * dv2.unsqueeze(1),
+                                              direction.unsqueeze(2), (v3_j * dv3).unsqueeze(1)))
         w = graph.sum_product(vv_j.view(E, 3, Fh), dv2.unsqueeze(1))  # sum_j vec_j s2_ij
         return y, w + graph.outer_sum(direction, v3_j * dv3)  # [N, 3, F]
 
