@@ -41,7 +41,8 @@ from .potential import (POTENTIAL_IN_TYPES, POTENTIAL_OUT_TYPES, Potential,
 
 __all__ = ["MACE", "MACEPotential", "MACEInteraction", "SymmetricContraction", "symmetric_paths",
            "path_tensor", "BACKBONE_IN_TYPES", "RadialEmbedding", "EdgeConvolution", "ElementIndex",
-           "ElementLinear", "check_backbone_inputs", "molecule_example", "backbone_group"]
+           "ElementLinear", "check_backbone_inputs", "molecule_example", "backbone_group",
+           "AtomicBackbone"]
 
 BACKBONE_IN_TYPES = {"atomic_numbers": "node:scalar", "edge_index": "edge_index",
                      "edge_vec": "vector", "batch": "node:scalar"}
@@ -206,6 +207,46 @@ class EdgeConvolution(nn.Module):
         return scatter_sum(torch.bmm(t, u), dst, x.shape[0])              # [N, rows_out, C]
 
 
+class AtomicBackbone(nn.Module):
+    """Shared stem of the MACE and NequIP backbones: checked config, element one-hot embedding
+    and the edge lengths and harmonics of the backbone contract.
+
+    Parameters (keyword-only)
+    ----------
+    ints : sequence of (name, value, lowest allowed)
+        Integer hyper-parameters, checked in order (ValueError naming the first bad one).
+    elements, channels, lmax_sh, cutoff, avg_num_neighbors :
+        As in :class:`MACE`; ``avg_num_neighbors`` is only checked here.
+    """
+
+    def __init__(self, *, ints, elements, channels: int, lmax_sh: int, cutoff: float,
+                 avg_num_neighbors: float):
+        super().__init__()
+        for name, v, low in ints:
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"{name}: expected an int >= {low}, got {v!r}")
+        if not cutoff > 0 or not avg_num_neighbors > 0:
+            raise ValueError(f"cutoff and avg_num_neighbors must be positive, got {cutoff!r} "
+                             f"and {avg_num_neighbors!r}")
+        self.element_index = ElementIndex(elements)
+        self.elements = self.element_index.elements
+        self.cutoff, self.lmax_sh = float(cutoff), lmax_sh
+        self.embedding = nn.Linear(len(self.elements), channels, bias=False)
+        nn.init.normal_(self.embedding.weight)      # unit-scale scalar features per element
+
+    def embed(self, atomic_numbers: Tensor, edge_index: Tensor, edge_vec: Tensor,
+              batch: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Checked contract inputs -> ``onehot`` (N, elements), ``r`` (E,), ``sh``
+        (E, (lmax_sh+1)^2) and the embedded features ``h`` (N, 1, C)."""
+        check_backbone_inputs(atomic_numbers, edge_index, edge_vec, batch)
+        onehot = nn.functional.one_hot(self.element_index(atomic_numbers),
+                                       len(self.elements)).to(edge_vec.dtype)   # [N, elements]
+        r = (edge_vec * edge_vec).sum(-1).clamp_min(0).add(1e-30).sqrt()       # [E]
+        sh = spherical_harmonics(self.lmax_sh, edge_vec)                      # [E, (Lsh+1)^2]
+        h = self.embedding(onehot)[:, None, :]                                # [N, 1, C]
+        return onehot, r, sh, h
+
+
 class MACEInteraction(nn.Module):
     """Atomic basis ``A`` from neighbours, symmetric contraction ``B``, linear update + skip."""
 
@@ -251,7 +292,7 @@ class MACEInteraction(nn.Module):
           out_types="node:scalar", example_inputs=molecule_example,
           description="MACE backbone: per-atom energies from atomic numbers and edge vectors",
           tags=("potential-backbone",))
-class MACE(nn.Module):
+class MACE(AtomicBackbone):
     """MACE backbone (see the module docstring); per-atom energies ``(N,)``.
 
     Parameters
@@ -287,24 +328,16 @@ class MACE(nn.Module):
                  num_interactions: int = 2, cutoff: float = 5.0, num_bessel: int = 8,
                  radial_hidden=(32, 32), readout_hidden: int = 16,
                  avg_num_neighbors: float = 8.0):
-        super().__init__()
         lmax_a = lmax_sh if lmax_a is None else lmax_a
-        for name, v, low in (("channels", channels, 1), ("lmax_sh", lmax_sh, 0),
-                             ("lmax_a", lmax_a, 0), ("lmax_hidden", lmax_hidden, 0),
-                             ("correlation", correlation, 1),
-                             ("num_interactions", num_interactions, 1),
-                             ("num_bessel", num_bessel, 1), ("readout_hidden", readout_hidden, 1)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise ValueError(f"{name}: expected an int >= {low}, got {v!r}")
-        if not cutoff > 0 or not avg_num_neighbors > 0:
-            raise ValueError(f"cutoff and avg_num_neighbors must be positive, got {cutoff!r} "
-                             f"and {avg_num_neighbors!r}")
-        self.element_index = ElementIndex(elements)
-        self.elements = self.element_index.elements
-        self.cutoff, self.lmax_sh = float(cutoff), lmax_sh
+        super().__init__(ints=(("channels", channels, 1), ("lmax_sh", lmax_sh, 0),
+                               ("lmax_a", lmax_a, 0), ("lmax_hidden", lmax_hidden, 0),
+                               ("correlation", correlation, 1),
+                               ("num_interactions", num_interactions, 1),
+                               ("num_bessel", num_bessel, 1),
+                               ("readout_hidden", readout_hidden, 1)),
+                         elements=elements, channels=channels, lmax_sh=lmax_sh, cutoff=cutoff,
+                         avg_num_neighbors=avg_num_neighbors)
         ne = len(self.elements)
-        self.embedding = nn.Linear(ne, channels, bias=False)
-        nn.init.normal_(self.embedding.weight)      # unit-scale scalar features per element
         self.interactions = nn.ModuleList()
         self.readouts = nn.ModuleList()
         for t in range(num_interactions):
@@ -323,12 +356,7 @@ class MACE(nn.Module):
     def forward(self, atomic_numbers: Tensor, edge_index: Tensor, edge_vec: Tensor,
                 batch: Tensor) -> Tensor:
         """Per-atom energies (N,); see the module docstring for the inputs."""
-        check_backbone_inputs(atomic_numbers, edge_index, edge_vec, batch)
-        onehot = nn.functional.one_hot(self.element_index(atomic_numbers),
-                                       len(self.elements)).to(edge_vec.dtype)   # [N, elements]
-        r = (edge_vec * edge_vec).sum(-1).clamp_min(0).add(1e-30).sqrt()       # [E]
-        sh = spherical_harmonics(self.lmax_sh, edge_vec)                      # [E, (Lsh+1)^2]
-        h = self.embedding(onehot)[:, None, :]                                # [N, 1, C]
+        onehot, r, sh, h = self.embed(atomic_numbers, edge_index, edge_vec, batch)
         energy = edge_vec.new_zeros(atomic_numbers.shape[0])
         for interaction, readout in zip(self.interactions, self.readouts):
             h = interaction(h, onehot, edge_index, sh, r)                      # [N, rows, C]

@@ -21,11 +21,10 @@ from torch import Tensor, nn
 from symformer.layers.gate import Gate
 from symformer.layers.linear import EquivariantLinear
 from symformer.layers.norm import EquivariantRMSNorm
-from symformer.primitives import spherical_harmonics
 
 from ..registry import register
-from .mace import (BACKBONE_IN_TYPES, EdgeConvolution, ElementIndex, ElementLinear,
-                   backbone_group, check_backbone_inputs, molecule_example)
+from .mace import (BACKBONE_IN_TYPES, AtomicBackbone, EdgeConvolution, ElementLinear,
+                   backbone_group, molecule_example)
 from .potential import (POTENTIAL_IN_TYPES, POTENTIAL_OUT_TYPES, Potential,
                         potential_example_inputs, potential_group)
 
@@ -67,7 +66,7 @@ class NequIPLayer(nn.Module):
           out_types="node:scalar", example_inputs=molecule_example,
           description="NequIP/Nequix backbone: per-atom energies from atomic numbers and edges",
           tags=("potential-backbone",))
-class NequIP(nn.Module):
+class NequIP(AtomicBackbone):
     """NequIP backbone with equivariant RMS norm; per-atom energies ``(N,)``.
 
     Parameters
@@ -89,22 +88,13 @@ class NequIP(nn.Module):
     def __init__(self, *, elements=(1, 6, 7, 8), channels: int = 16, lmax: int = 1,
                  lmax_sh: int | None = None, num_layers: int = 3, cutoff: float = 5.0,
                  num_bessel: int = 8, radial_hidden=(32, 32), avg_num_neighbors: float = 8.0):
-        super().__init__()
         lmax_sh = lmax if lmax_sh is None else lmax_sh
-        for name, v, low in (("channels", channels, 2), ("lmax", lmax, 0),
-                             ("lmax_sh", lmax_sh, 0), ("num_layers", num_layers, 1),
-                             ("num_bessel", num_bessel, 1)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise ValueError(f"{name}: expected an int >= {low}, got {v!r}")
-        if not cutoff > 0 or not avg_num_neighbors > 0:
-            raise ValueError(f"cutoff and avg_num_neighbors must be positive, got {cutoff!r} "
-                             f"and {avg_num_neighbors!r}")
-        self.element_index = ElementIndex(elements)
-        self.elements = self.element_index.elements
-        self.cutoff, self.lmax_sh = float(cutoff), lmax_sh
+        super().__init__(ints=(("channels", channels, 2), ("lmax", lmax, 0),
+                               ("lmax_sh", lmax_sh, 0), ("num_layers", num_layers, 1),
+                               ("num_bessel", num_bessel, 1)),
+                         elements=elements, channels=channels, lmax_sh=lmax_sh, cutoff=cutoff,
+                         avg_num_neighbors=avg_num_neighbors)
         ne = len(self.elements)
-        self.embedding = nn.Linear(ne, channels, bias=False)
-        nn.init.normal_(self.embedding.weight)
         self.layers = nn.ModuleList(
             NequIPLayer(lmax_in=0 if t == 0 else lmax, lmax_out=lmax, lmax_sh=lmax_sh,
                         channels=channels, num_elements=ne, cutoff=cutoff, num_bessel=num_bessel,
@@ -116,12 +106,7 @@ class NequIP(nn.Module):
     def forward(self, atomic_numbers: Tensor, edge_index: Tensor, edge_vec: Tensor,
                 batch: Tensor) -> Tensor:
         """Per-atom energies (N,); inputs as :class:`~symformer.models.mace.MACE`."""
-        check_backbone_inputs(atomic_numbers, edge_index, edge_vec, batch)
-        onehot = nn.functional.one_hot(self.element_index(atomic_numbers),
-                                       len(self.elements)).to(edge_vec.dtype)   # [N, elements]
-        r = (edge_vec * edge_vec).sum(-1).add(1e-30).sqrt()                    # [E]
-        sh = spherical_harmonics(self.lmax_sh, edge_vec)                      # [E, (Lsh+1)^2]
-        h = self.embedding(onehot)[:, None, :]                                # [N, 1, C]
+        onehot, r, sh, h = self.embed(atomic_numbers, edge_index, edge_vec, batch)
         for layer in self.layers:
             h = layer(h, onehot, edge_index, sh, r)                           # [N, rows, C]
         return self.output(h[:, 0, :]).squeeze(-1)
