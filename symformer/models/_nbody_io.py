@@ -19,6 +19,8 @@ from torch import Tensor
 from symformer.data.graphs import knn_graph
 from symformer.primitives.scatter import scatter_sum
 
+from ._checks import check_integer_dtype, check_point_cloud
+
 __all__ = ["NBODY_IN_TYPES", "EXAMPLE_SYSTEMS", "EXAMPLE_PARTICLES", "EXAMPLE_NODES",
            "example_inputs", "check_nbody_inputs", "fully_connected_edges", "system_edges",
            "check_neighbors", "MessageGraph"]
@@ -48,16 +50,9 @@ def example_inputs(module, generator: torch.Generator, dtype: torch.dtype) -> di
 def check_nbody_inputs(pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> None:
     """Raise ``TypeError``/``ValueError`` naming the argument unless the inputs are consistent
     flat node tensors (shapes above, one floating dtype, integer ``batch >= 0``, finite)."""
-    for name, x in (("pos", pos), ("vel", vel), ("charges", charges), ("batch", batch)):
-        if not isinstance(x, Tensor):
-            raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
-    if not pos.is_floating_point():
-        raise TypeError(f"pos: expected a floating dtype, got {pos.dtype}")
-    if pos.ndim != 2 or pos.shape[1] != 3:
-        raise ValueError(f"pos: expected shape (N, 3), got {tuple(pos.shape)}")
-    if pos.shape[0] == 0:
+    n = check_point_cloud(pos=pos, vel=vel, charges=charges, batch=batch)
+    if n == 0:
         raise ValueError("pos: expected at least one node, got shape (0, 3)")
-    n = pos.shape[0]
     if vel.shape != pos.shape:
         raise ValueError(f"vel: expected shape {tuple(pos.shape)} like pos, got {tuple(vel.shape)}")
     if charges.shape != (n,):
@@ -67,8 +62,7 @@ def check_nbody_inputs(pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor)
     for name, x in (("vel", vel), ("charges", charges)):
         if x.dtype != pos.dtype:
             raise TypeError(f"{name}: expected dtype {pos.dtype} like pos, got {x.dtype}")
-    if batch.is_floating_point() or batch.dtype == torch.bool or batch.is_complex():
-        raise TypeError(f"batch: expected an integer dtype, got {batch.dtype}")
+    check_integer_dtype("batch", batch)
     if int(batch.min()) < 0:
         raise ValueError("batch: expected non-negative system indices")
     for name, x in (("pos", pos), ("vel", vel), ("charges", charges)):

@@ -35,6 +35,7 @@ from symformer.groups import E3, Symmetric
 from symformer.primitives import cosine_cutoff
 
 from ..registry import register
+from ._checks import check_integer_dtype, check_point_cloud
 from .torchmd_et import (ETAttention, GatedEquivariantBlock, _safe_norm, _xavier, expnorm_basis,
                          shared_edge_rows)
 
@@ -63,17 +64,9 @@ def potential_group():
 
 
 def _check_inputs(atomic_numbers, pos, batch, cell, max_z) -> None:
-    for name, x in (("atomic_numbers", atomic_numbers), ("pos", pos), ("batch", batch)):
-        if not isinstance(x, Tensor):
-            raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
-    if not pos.is_floating_point():
-        raise TypeError(f"pos: expected a floating dtype, got {pos.dtype}")
-    if pos.ndim != 2 or pos.shape[1] != 3:
-        raise ValueError(f"pos: expected shape (N, 3), got {tuple(pos.shape)}")
-    n = pos.shape[0]
+    n = check_point_cloud(atomic_numbers=atomic_numbers, pos=pos, batch=batch)
     for name, x in (("atomic_numbers", atomic_numbers), ("batch", batch)):
-        if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
-            raise TypeError(f"{name}: expected an integer dtype, got {x.dtype}")
+        check_integer_dtype(name, x)
         if x.shape != (n,):
             raise ValueError(f"{name}: expected shape ({n},) like pos, got {tuple(x.shape)}")
     if n and (int(atomic_numbers.min()) < 1 or int(atomic_numbers.max()) > max_z):
