@@ -15,15 +15,11 @@ from symformer.models.mace import (MACE, EdgeConvolution, MACEInteraction, Symme
 from symformer.primitives import cg_tensor_product, scatter_sum, spherical_harmonics
 from symformer.testing import equivariance_error
 
+from potential_checks import (assert_energy_smooth_at_cutoff,
+                              assert_forces_are_minus_energy_gradient,
+                              assert_permutation_and_batching, random_molecules)
+
 TINY = dict(channels=8, radial_hidden=[16], num_bessel=6)
-
-
-def _molecules(dtype, gen, sizes=(5, 4)):
-    n = sum(sizes)
-    z = torch.tensor([1, 6, 7, 8])[torch.randint(0, 4, (n,), generator=gen)]
-    pos = (1.3 * torch.randn(n, 3, generator=gen, dtype=torch.float64)).to(dtype)
-    batch = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
-    return z, pos, batch
 
 
 def test_backbone_energy_invariant_under_o3(dtype):
@@ -50,52 +46,19 @@ def test_backbone_energy_invariant_under_o3(dtype):
 
 def test_potential_permutation_and_batching(dtype):
     torch.manual_seed(1)
-    pot = create("mace", **TINY).to(dtype)
-    z, pos, batch = _molecules(dtype, torch.Generator().manual_seed(5))
-    out = pot(z, pos, batch)
-    perm = torch.randperm(z.shape[0], generator=torch.Generator().manual_seed(2))
-    out_p = pot(z[perm], pos[perm], batch[perm])
-    tol = dict(rtol=1e-10, atol=1e-10) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(out_p["energy"], out["energy"], **tol)
-    torch.testing.assert_close(out_p["forces"], out["forces"][perm], **tol)
-    # Molecules in one batch do not interact: graphs are built per system.
-    single = pot(z[batch == 1], pos[batch == 1])
-    torch.testing.assert_close(single["energy"][0], out["energy"][1], **tol)
+    assert_permutation_and_batching(create("mace", **TINY).to(dtype), dtype, system=1)
 
 
 def test_forces_are_minus_gradient():
     torch.manual_seed(2)
     pot = create("mace", **TINY).double()
-    z, pos, batch = _molecules(torch.float64, torch.Generator().manual_seed(7), sizes=(6,))
-    forces = pot(z, pos, batch)["forces"].detach()
-    h = 1e-5
-    for atom, axis in [(0, 0), (2, 1), (5, 2)]:
-        dp = torch.zeros_like(pos)
-        dp[atom, axis] = h
-        e_plus = pot(z, pos + dp, batch, compute_forces=False)["energy"].sum().detach()
-        e_minus = pot(z, pos - dp, batch, compute_forces=False)["energy"].sum().detach()
-        fd = -(e_plus - e_minus) / (2 * h)
-        assert abs(float(fd - forces[atom, axis])) < 1e-7 * max(1.0, abs(float(fd)))
+    z, pos, _ = random_molecules(torch.float64, torch.Generator().manual_seed(7), sizes=(6,))
+    assert_forces_are_minus_energy_gradient(pot, z, pos, rtol=1e-7)
 
 
 def test_energy_smooth_as_an_atom_leaves_the_cutoff():
     torch.manual_seed(3)
-    pot = create("mace", **TINY, cutoff=3.0).double()
-    z = torch.tensor([6, 1, 8])
-    base = torch.tensor([[0.0, 0.0, 0.0], [0.0, 1.1, 0.0]], dtype=torch.float64)
-    direction = torch.tensor([0.6, -0.3, 0.74], dtype=torch.float64)
-    direction = direction / direction.norm()
-
-    def energy(d):  # the O atom at distance d from C (and > cutoff from H once d > ~3.4)
-        pos = torch.cat([base, (d * direction)[None]])
-        return float(pot(z, pos, compute_forces=False)["energy"].detach())
-
-    far = energy(3.6)
-    assert abs(energy(3.5) - far) < 1e-12
-    gaps = [abs(energy(3.0 - delta) - energy(3.0 + delta)) for delta in (0.04, 0.02, 0.01)]
-    assert gaps[0] > 0  # the atom does interact inside the cutoff
-    # value and two derivatives of the envelope vanish: the gap shrinks like delta^3
-    assert gaps[0] / gaps[1] > 5 and gaps[1] / gaps[2] > 5, gaps
+    assert_energy_smooth_at_cutoff(create("mace", **TINY, cutoff=3.0).double())
 
 
 def test_edge_convolution_matches_reference_tensor_product(dtype):
