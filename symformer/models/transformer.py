@@ -20,56 +20,18 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from symformer.data import from_dense, to_dense
 from symformer.groups import Symmetric
 
 from . import _nbody_io
+from ._transformer_block import TransformerBlock
 from ..registry import register
 
 __all__ = ["CartesianTransformer", "EncoderLayer"]
 
 
-class EncoderLayer(nn.Module):
-    """Pre-LayerNorm transformer encoder layer on ``(B, N, d)`` tokens with a key mask.
-
-    Parameters
-    ----------
-    dim : int
-        Token width d (divisible by ``heads``).
-    heads : int
-        Attention heads.
-    mlp_ratio : int
-        Hidden width of the MLP as a multiple of ``dim``.
-    """
-
-    def __init__(self, dim: int, heads: int, mlp_ratio: int = 4):
-        super().__init__()
-        self.heads = heads
-        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(),
-                                 nn.Linear(mlp_ratio * dim, dim))
-
-    def forward(self, t: Tensor, attn_mask: Tensor) -> Tensor:
-        """
-        Parameters
-        ----------
-        t : Tensor, shape (B, N, d)
-        attn_mask : Tensor, shape (B, 1, N, N), bool; True where query n may attend to key m.
-
-        Returns
-        -------
-        Tensor, shape (B, N, d)
-        """
-        B, N, d = t.shape
-        qkv = self.qkv(self.norm1(t)).view(B, N, 3, self.heads, d // self.heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # 3 x [B, H, N, d/H]
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # [B, H, N, d/H]
-        t = t + self.proj(a.transpose(1, 2).reshape(B, N, d))
-        return t + self.mlp(self.norm2(t))
+EncoderLayer = TransformerBlock  # the baseline's name for the shared pre-LayerNorm block
 
 
 @register("transformer", group=lambda: Symmetric(_nbody_io.EXAMPLE_NODES),

@@ -15,38 +15,17 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from symformer.groups import Cyclic
 
 from ._image_common import check_input, example_image, patch_grid, register_image, transformer_trunk
+from ._transformer_block import TransformerBlock
 
 # example_image is re-exported: it has been part of this module's public API
 __all__ = ["ViT", "Block", "example_image"]
 
 
-class Block(nn.Module):
-    """Pre-LayerNorm transformer block on ``(B, N, dim)`` tokens with an optional additive
-    attention bias ``(heads, N, N)``."""
-
-    def __init__(self, dim: int, heads: int, mlp_ratio: int = 4):
-        super().__init__()
-        if dim % heads:
-            raise ValueError(f"dim={dim} must be divisible by heads={heads}")
-        self.heads = heads
-        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(),
-                                 nn.Linear(mlp_ratio * dim, dim))
-
-    def forward(self, t: Tensor, bias: Tensor | None = None) -> Tensor:
-        """``t`` : Tensor, shape (B, N, dim) -> same shape."""
-        B, N, d = t.shape
-        q, k, v = self.qkv(self.norm1(t)).reshape(B, N, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)   # (B, heads, N, d / heads)
-        t = t + self.proj(y.transpose(1, 2).reshape(B, N, d))
-        return t + self.mlp(self.norm2(t))
+Block = TransformerBlock  # the name the image models have always used
 
 
 @register_image("vit", group=lambda: Cyclic(1),
