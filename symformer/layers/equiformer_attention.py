@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from ..registry import register
 from ..primitives.scatter import scatter_sum, segment_softmax
+from ._dropout import check_probability
 from ..primitives.so2 import m_major_rows, rotate_from_edge, rotate_to_edge
 from ..primitives.wigner import edge_align_rotation
 from ._uniform import check_uniform
@@ -81,15 +82,21 @@ class EquiformerAttention(nn.Module):
         Width of the invariant edge features (radial network input).
     activation : {"gate", "s2"}
         Exact gate (default) or the approximate separable S2 activation.
+    alpha_drop : float
+        Dropout probability on the attention weights in training (EquiformerV2's
+        ``alpha_drop``; 0 by default). The weights are invariant scalars, so any dropout mask
+        keeps the layer equivariant.
     """
 
     def __init__(self, *, lmax: int = 2, mmax: int | None = None, channels: int = 8,
                  heads: int = 2, head_channels: int = 4, hidden_channels: int | None = None,
                  alpha_channels: int = 8, edge_channels: int = 4, radial_hidden: int = 16,
-                 activation: str = "gate"):
+                 activation: str = "gate", alpha_drop: float = 0.0):
         super().__init__()
         if activation not in ("gate", "s2"):
             raise ValueError(f"activation: expected 'gate' or 's2', got {activation!r}")
+        check_probability("alpha_drop", alpha_drop)
+        self.alpha_drop = nn.Dropout(alpha_drop)
         for name, v in (("heads", heads), ("head_channels", head_channels),
                         ("alpha_channels", alpha_channels), ("channels", channels)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -159,6 +166,7 @@ class EquiformerAttention(nn.Module):
         alpha = segment_softmax(logits, dst, n)                           # [E, H]
         if envelope is not None:
             alpha = alpha * envelope[:, None]
+        alpha = self.alpha_drop(alpha)
         v, _ = self.conv2.edge_frame(self._activation(h))                 # [E, K', H C_v]
         v = rotate_from_edge(v, wigner, self.lmax, self.mmax).unflatten(-1, (self.heads, self.head_channels))
         v = (v * alpha[:, None, :, None]).flatten(-2)                     # [E, K, H C_v]

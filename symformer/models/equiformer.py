@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from symformer.groups import E3, Symmetric
 
+from ..layers._dropout import check_probability, drop_path
 from ..layers.equiformer_attention import EquiformerAttention
 from ..layers.gate import Gate
 from ..layers.linear import EquivariantLinear
@@ -34,15 +35,23 @@ __all__ = ["Equiformer", "EquiformerBlock"]
 
 
 class EquiformerBlock(nn.Module):
-    """Pre-norm attention and feed-forward sub-blocks with residual connections."""
+    """Pre-norm attention and feed-forward sub-blocks with residual connections.
+
+    ``alpha_drop`` (dropout on the attention weights) and ``drop_path`` (stochastic depth of
+    both residual branches, one draw per system) are training-time regularisers, 0 by default.
+    """
 
     def __init__(self, *, lmax: int, mmax: int | None, channels: int, heads: int,
-                 head_channels: int, edge_channels: int, ffn_channels: int, activation: str):
+                 head_channels: int, edge_channels: int, ffn_channels: int, activation: str,
+                 alpha_drop: float = 0.0, drop_path: float = 0.0):
         super().__init__()
+        check_probability("drop_path", drop_path)
+        self.drop_path = drop_path
         self.norm1 = EquivariantRMSNorm(lmax=lmax, in_channels=channels)
         self.attn = EquiformerAttention(lmax=lmax, mmax=mmax, channels=channels, heads=heads,
                                         head_channels=head_channels,
-                                        edge_channels=edge_channels, activation=activation)
+                                        edge_channels=edge_channels, activation=activation,
+                                        alpha_drop=alpha_drop)
         self.norm2 = EquivariantRMSNorm(lmax=lmax, in_channels=channels)
         self.ffn = nn.Sequential(
             EquivariantLinear(lmax=lmax, in_channels=channels, out_channels=ffn_channels),
@@ -50,10 +59,14 @@ class EquiformerBlock(nn.Module):
             EquivariantLinear(lmax=lmax, in_channels=ffn_channels, out_channels=channels))
 
     def forward(self, x: Tensor, pos: Tensor | None, edge_index: Tensor, edge_scalars: Tensor,
-                wigner: Tensor, envelope: Tensor | None = None) -> Tensor:
-        """x : [N, (L+1)^2, C] -> [N, (L+1)^2, C]; ``envelope`` (E,) as in the attention."""
-        x = x + self.attn(self.norm1(x), pos, edge_index, edge_scalars, wigner, envelope)
-        return x + self.ffn(self.norm2(x))
+                wigner: Tensor, envelope: Tensor | None = None,
+                batch: Tensor | None = None) -> Tensor:
+        """x : [N, (L+1)^2, C] -> [N, (L+1)^2, C]; ``envelope`` (E,) as in the attention;
+        ``batch`` (N,) the system of each node, for ``drop_path`` (else one draw per node)."""
+        p, train = self.drop_path, self.training
+        x = x + drop_path(self.attn(self.norm1(x), pos, edge_index, edge_scalars, wigner,
+                                    envelope), p, train, batch)
+        return x + drop_path(self.ffn(self.norm2(x)), p, train, batch)
 
 
 @register("equiformer", group=lambda: E3() * Symmetric(_nbody_io.EXAMPLE_NODES),
@@ -89,12 +102,16 @@ class Equiformer(nn.Module):
     neighbors : int or None
         None (default): complete graphs within each system, as published; an int: each node's
         ``neighbors`` nearest nodes only (k-NN graphs, for large systems).
+    alpha_drop, drop_path : float
+        Training-time dropout on the attention weights and stochastic depth, one draw per
+        system (0, 0): see :class:`EquiformerBlock`.
     """
 
     def __init__(self, *, lmax: int = 2, mmax: int | None = None, channels: int = 16,
                  n_layers: int = 3, heads: int = 4, head_channels: int = 4, num_rbf: int = 16,
                  cutoff: float = 6.0, ffn_channels: int | None = None,
-                 activation: str = "gate", neighbors: int | None = None):
+                 activation: str = "gate", neighbors: int | None = None,
+                 alpha_drop: float = 0.0, drop_path: float = 0.0):
         super().__init__()
         _nbody_io.check_neighbors(neighbors)
         self.neighbors = neighbors
@@ -110,7 +127,8 @@ class Equiformer(nn.Module):
         self.blocks = nn.ModuleList(
             EquiformerBlock(lmax=lmax, mmax=mmax, channels=channels, heads=heads,
                             head_channels=head_channels, edge_channels=1 + num_rbf,
-                            ffn_channels=ffn_channels or 2 * channels, activation=activation)
+                            ffn_channels=ffn_channels or 2 * channels, activation=activation,
+                            alpha_drop=alpha_drop, drop_path=drop_path)
             for _ in range(n_layers))
         self.out_norm = EquivariantRMSNorm(lmax=lmax, in_channels=channels)
         self.readout = EquivariantLinear(lmax=lmax, in_channels=channels, out_channels=1,
@@ -132,6 +150,6 @@ class Equiformer(nn.Module):
         x = torch.cat([scalars[:, None, :], vectors,
                        pos.new_zeros(n, rows - 4, self.channels)], dim=-2)  # [N, K, C]
         for block in self.blocks:
-            x = block(x, pos, edge_index, edge_scalars, wigner)
+            x = block(x, pos, edge_index, edge_scalars, wigner, batch=batch)
         disp = self.readout(self.out_norm(x))[:, 1:4, 0]                 # [N, 3]
         return pos + disp

@@ -135,13 +135,18 @@ class Symformer3D(nn.Module):
     galilean, momentum, charge_flip : bool
         Build in Galilean invariance, centre-of-mass motion and global charge-flip invariance
         (module docstring; all True).
+    alpha_drop, drop_path : float
+        Training-time dropout on the attention weights and stochastic depth of the blocks'
+        residual branches, one draw per system (0, 0): see
+        :class:`~symformer.models.equiformer.EquiformerBlock`.
     """
 
     def __init__(self, *, lmax: int = 2, mmax: int | None = None, channels: int = 16,
                  n_layers: int = 3, heads: int = 4, head_channels: int = 4, num_rbf: int = 16,
                  cutoff: float = 6.0, ffn_channels: int | None = None, refine: bool = True,
                  galilean: bool = True, momentum: bool = True, charge_flip: bool = True,
-                 neighbors: int | None = None, short_range=(0.1, 0.3, 1.0)):
+                 neighbors: int | None = None, short_range=(0.1, 0.3, 1.0),
+                 alpha_drop: float = 0.0, drop_path: float = 0.0):
         super().__init__()
         _nbody_io.check_neighbors(neighbors)
         self.neighbors = neighbors
@@ -170,7 +175,8 @@ class Symformer3D(nn.Module):
         self.blocks = nn.ModuleList(
             EquiformerBlock(lmax=lmax, mmax=mmax, channels=channels, heads=heads,
                             head_channels=head_channels, edge_channels=edge_channels,
-                            ffn_channels=ffn_channels or 2 * channels, activation="gate")
+                            ffn_channels=ffn_channels or 2 * channels, activation="gate",
+                            alpha_drop=alpha_drop, drop_path=drop_path)
             for _ in range(n_layers))
         self.steps = nn.ModuleList(
             PositionStep(lmax=lmax, channels=channels, velocity_gain=1.0 / n_layers)
@@ -216,7 +222,7 @@ class Symformer3D(nn.Module):
         for k, (block, step) in enumerate(zip(self.blocks, self.steps)):
             if self.refine and k > 0:
                 edge_scalars, wigner = self._geometry(p, fixed, dvel, qq, src, dst)
-            x = block(x, p, edge_index, edge_scalars, wigner)             # [N, K, C]
+            x = block(x, p, edge_index, edge_scalars, wigner, batch=batch)  # [N, K, C]
             d, x = step(x, vel)
             p = p + d                                                     # [N, 3]
         if self.momentum:  # the centre of mass moves with the mean velocity only
