@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from symformer.groups import E3, Symmetric
-from symformer.primitives import cosine_cutoff
+from symformer.primitives import cosine_cutoff, exp_without_subnormals
 
 from . import _nbody_io
 from ..registry import register
@@ -65,7 +65,8 @@ def expnorm_basis(r: Tensor, num_rbf: int, rbf_range: float) -> Tensor:
     start = math.exp(-rbf_range)
     mu = torch.linspace(start, 1.0, num_rbf, dtype=r.dtype, device=r.device)
     beta = (2.0 / num_rbf * (1.0 - start)) ** -2
-    return torch.exp(-beta * (torch.exp(-(5.0 / rbf_range) * r)[..., None] - mu) ** 2)
+    u = torch.exp(-(5.0 / rbf_range) * r)[..., None]
+    return exp_without_subnormals(-beta * (u - mu) ** 2)
 
 
 def _safe_norm(v: Tensor, dim: int) -> Tensor:

@@ -12,7 +12,22 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["gaussian_basis", "bessel_basis", "polynomial_cutoff", "cosine_cutoff"]
+__all__ = ["gaussian_basis", "bessel_basis", "polynomial_cutoff", "cosine_cutoff",
+           "exp_without_subnormals"]
+
+# exp(-80) = 1.8e-35, above float32's smallest normal number (1.2e-38)
+_EXP_FLOOR = -80.0
+
+
+def exp_without_subnormals(x: Tensor) -> Tensor:
+    """``exp(x)``, with results below ``exp(-80)`` (about 1.8e-35) set to exactly 0.
+
+    Gaussian bases evaluated far from their centres have arguments down to -1000 and below;
+    in float32 ``exp`` then returns subnormal numbers, which x86 CPUs process 10-100 times
+    slower, in the ``exp`` itself, its backward and every product that reads them (measured:
+    7 ms instead of 1 ms for a (9674, 50) basis). The values dropped are below 2e-35.
+    """
+    return torch.where(x > _EXP_FLOOR, torch.exp(x.clamp(min=_EXP_FLOOR)), 0.0)
 
 
 def _check(r: Tensor, cutoff: float, num_basis: int | None = None) -> None:
@@ -32,7 +47,7 @@ def gaussian_basis(r: Tensor, num_basis: int, cutoff: float, start: float = 0.0,
     mu = torch.linspace(start, cutoff, num_basis, dtype=r.dtype, device=r.device)
     if width is None:
         width = (cutoff - start) / max(num_basis - 1, 1)
-    return torch.exp(-0.5 * ((r[..., None] - mu) / width) ** 2)
+    return exp_without_subnormals(-0.5 * ((r[..., None] - mu) / width) ** 2)
 
 
 def bessel_basis(r: Tensor, num_basis: int, cutoff: float) -> Tensor:

@@ -53,3 +53,18 @@ def test_errors():
         bessel_basis(torch.ones(2), 4, -1.0)
     with pytest.raises(TypeError):
         cosine_cutoff(torch.ones(2, dtype=torch.long), 1.0)
+
+
+def test_exp_without_subnormals(dtype):
+    from symformer.primitives import exp_without_subnormals
+    x = torch.tensor([0.0, -1.0, -79.0, -80.5, -120.0, -1e4], dtype=dtype, requires_grad=True)
+    y = exp_without_subnormals(x)
+    torch.testing.assert_close(y[:3], torch.exp(x[:3]))
+    assert torch.equal(y[3:], torch.zeros(3, dtype=dtype))  # no subnormal float32 results
+    y.sum().backward()
+    torch.testing.assert_close(x.grad[:3], torch.exp(x[:3]).detach())
+    assert torch.equal(x.grad[3:], torch.zeros(3, dtype=dtype))
+    # a Gaussian basis far from its centres: below the smallest normal float32 only zeros
+    g = gaussian_basis(torch.tensor([0.0, 9.5], dtype=torch.float32), 64, 10.0)
+    tiny = g[(g > 0) & (g < torch.finfo(torch.float32).tiny)]
+    assert tiny.numel() == 0 and g.max() == 1.0
