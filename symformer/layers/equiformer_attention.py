@@ -24,9 +24,9 @@ from torch import Tensor, nn
 
 from ..registry import register
 from ..primitives.scatter import scatter_sum, segment_softmax
-from ._dropout import check_probability
 from ..primitives.so2 import m_major_rows, rotate_from_edge, rotate_to_edge
 from ..primitives.wigner import edge_align_rotation
+from ._dropout import check_probability
 from ._uniform import check_uniform
 from .gate import Gate
 from .linear import EquivariantLinear

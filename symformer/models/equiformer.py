@@ -46,7 +46,7 @@ class EquiformerBlock(nn.Module):
                  alpha_drop: float = 0.0, drop_path: float = 0.0):
         super().__init__()
         check_probability("drop_path", drop_path)
-        self.drop_path = drop_path
+        self.drop_path_rate = drop_path  # the module-level drop_path() applies it
         self.norm1 = EquivariantRMSNorm(lmax=lmax, in_channels=channels)
         self.attn = EquiformerAttention(lmax=lmax, mmax=mmax, channels=channels, heads=heads,
                                         head_channels=head_channels,
@@ -63,7 +63,7 @@ class EquiformerBlock(nn.Module):
                 batch: Tensor | None = None) -> Tensor:
         """x : [N, (L+1)^2, C] -> [N, (L+1)^2, C]; ``envelope`` (E,) as in the attention;
         ``batch`` (N,) the system of each node, for ``drop_path`` (else one draw per node)."""
-        p, train = self.drop_path, self.training
+        p, train = self.drop_path_rate, self.training
         x = x + drop_path(self.attn(self.norm1(x), pos, edge_index, edge_scalars, wigner,
                                     envelope), p, train, batch)
         return x + drop_path(self.ffn(self.norm2(x)), p, train, batch)

@@ -52,7 +52,8 @@ def expnorm_basis(r: Tensor, num_rbf: int, rbf_range: float) -> Tensor:
     """TorchMD-NET's expanded-normal smearing without envelope (``ExpNormalSmearing``).
 
     ``exp(-beta (exp(-alpha r) - mu_k)^2)`` with ``alpha = 5 / rbf_range``, ``mu_k`` evenly spaced
-    on ``[exp(-rbf_range), 1]`` and ``beta = (2 / num_rbf (1 - exp(-rbf_range)))^-2``.
+    on ``[exp(-rbf_range), 1]`` and ``beta = (2 / num_rbf (1 - exp(-rbf_range)))^-2``; values
+    below ``exp(-80)`` are exactly 0 (:func:`~symformer.primitives.exp_without_subnormals`).
 
     Parameters
     ----------
