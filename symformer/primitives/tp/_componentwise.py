@@ -24,6 +24,7 @@ from torch import Tensor
 from ._chunked import DenseTable, chunked_product
 from ._eager import run_eagerly
 from ._graded import GradedTable, grades, graded_product
+from ._tables import group_tables
 from .spec import TensorProductSpec
 
 __all__ = ["componentwise_applies", "componentwise_tensor_product", "takes_chunked"]
@@ -110,7 +111,6 @@ def componentwise_applies(spec: TensorProductSpec) -> bool:
 @functools.lru_cache(maxsize=None)
 def _transposed(spec: TensorProductSpec, dtype: torch.dtype, device: torch.device):
     """``group_tables`` with each table transposed to ``[sum d3, d1 d2]`` (contiguous)."""
-    from .cg import group_tables
     return tuple((a, b, ks, table.t().contiguous())
                  for a, b, ks, table, _ in group_tables(spec, dtype, device))
 
@@ -119,7 +119,6 @@ def _transposed(spec: TensorProductSpec, dtype: torch.dtype, device: torch.devic
 @functools.lru_cache(maxsize=None)
 def _graded(spec: TensorProductSpec) -> tuple[GradedTable | None, ...]:
     """Per input pair of ``group_tables``: its graded table, or None where the dense one runs."""
-    from .cg import group_tables
     out = []
     for a, b, _, table, _ in group_tables(spec, torch.float64, torch.device("cpu")):
         l1, l2 = spec.irreps_in1[a].ir.l, spec.irreps_in2[b].ir.l
@@ -132,7 +131,6 @@ def _graded(spec: TensorProductSpec) -> tuple[GradedTable | None, ...]:
 @functools.lru_cache(maxsize=None)
 def _dense(spec: TensorProductSpec, dtype: torch.dtype) -> tuple[DenseTable | None, ...]:
     """Per input pair of ``group_tables``: its chunked-kernel table, or None."""
-    from .cg import group_tables
     out = []
     for a, b, _, table, _ in group_tables(spec, torch.float64, torch.device("cpu")):
         d1, d2 = spec.irreps_in1[a].ir.dim, spec.irreps_in2[b].ir.dim
