@@ -52,13 +52,12 @@ def run(args: argparse.Namespace) -> int:
             overrides[key] = value
     if args.no_progress:
         overrides["progress_bar"] = False
+    config_file = _config_file(args, args.task)
     if args.task == "gravity":
-        config = gravity_config(args.model, config_file=args.config, overrides=overrides)
+        config = gravity_config(args.model, config_file=config_file, overrides=overrides)
     else:
-        config = resolve_config(args.task, args.model, config_file=args.config,
+        config = resolve_config(args.task, args.model, config_file=config_file,
                                 overrides=overrides)
-    if args.resume and args.out is None:
-        raise ValueError("--resume needs --out DIR, the run folder to continue")
     out = args.out or default_run_dir(args.task, args.model)
     metrics = run_training(config, out, resume=args.resume, command=args.argv)
     if metrics and args.task == "gravity":
@@ -89,9 +88,7 @@ def _run_molecules(args: argparse.Namespace, overrides: dict) -> int:
             overrides[key] = getattr(args, flag)
     if args.no_progress:
         overrides["progress_bar"] = False
-    config = resolve_mol_config(task, args.model, overrides, config_file=args.config)
-    if args.resume and args.out is None:
-        raise ValueError("--resume needs --out DIR, the run folder to continue")
+    config = resolve_mol_config(task, args.model, overrides, config_file=_config_file(args, task))
     out = args.out or default_run_dir(task, args.model)
     m = run_molecules(config, out, resume=args.resume, command=args.argv)
     t = m["test"]
@@ -99,6 +96,18 @@ def _run_molecules(args: argparse.Namespace, overrides: dict) -> int:
     print(f"\n{m['dataset']} test ({t['n']} structures): energy MAE {t['energy_mae']:.3g} "
           f"{t['energy_unit']}{forces}; {m['epochs_run']} epochs; run folder: {out}")
     return 0
+
+
+def _config_file(args: argparse.Namespace, task: str):
+    """``--config``; on ``--resume`` without it, the config the run folder was started with
+    (the command line's options then apply over it, and the trainer checks what they change)."""
+    if not args.resume:
+        return args.config
+    if args.out is None:
+        raise ValueError("--resume needs --out DIR, the run folder to continue")
+    from ..train._run_config import resume_config_file
+
+    return args.config if args.config is not None else resume_config_file(args.out, task)
 
 
 def _devices(text: str):

@@ -27,6 +27,7 @@ from ..checkpoint import atomic_save, save
 from ..data.atoms import iterate_batches
 from ..models import create
 from ._mol_data import MolData, load_task_data
+from ._run_config import check_resume, save_run_config
 
 __all__ = ["MOL_TASKS", "MOL_DEFAULTS", "resolve_mol_config", "run_molecules", "evaluate_potential"]
 
@@ -167,6 +168,10 @@ def run_molecules(cfg: dict, out, *, resume: bool = False, command=None) -> dict
         raise FileNotFoundError(f"--resume: no checkpoint to resume from at {str(last)!r}")
     if not resume and (last.is_file() or (out / "metrics.json").is_file()):
         raise ValueError(f"out: {str(out)!r} already holds a run; pass --resume or another --out")
+    if resume:
+        check_resume(out, cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    save_run_config(out, cfg)
     t0 = time.perf_counter()
     torch.manual_seed(cfg["seed"])
     dtype = _DTYPES[cfg["dtype"]]

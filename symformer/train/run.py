@@ -28,6 +28,7 @@ import lightning as L
 import torch
 
 from ..checkpoint import save
+from ._run_config import check_resume, save_run_config
 from .callbacks import AtomicCheckpointIO, History, loggers, standard_callbacks
 from .evaluate import equivariance_error_of, trajectory_figure
 from .module import RegressionModule
@@ -128,7 +129,10 @@ def run_training(config: dict, out: str | Path, *, resume: bool = False,
         # Never overwrite an earlier run's checkpoints and results silently.
         raise ValueError(f"out: {str(run_dir)!r} already holds a run; pass --resume to continue "
                          "it, or choose another --out")
+    if resume:
+        check_resume(run_dir, config)
     run_dir.mkdir(parents=True, exist_ok=True)
+    save_run_config(run_dir, config)
     deterministic_before = torch.are_deterministic_algorithms_enabled()
     warn_only_before = torch.is_deterministic_algorithms_warn_only_enabled()
     t0 = time.perf_counter()

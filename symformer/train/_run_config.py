@@ -1,0 +1,94 @@
+"""The config a run folder was started with, and what a resumed run may change.
+
+Every run writes its resolved config to ``<out>/config.yaml`` (atomically). ``--resume`` then
+continues with that config: the command line only needs the run folder, and an option given
+again must keep its value, except the few in :data:`RESUMABLE` (more epochs, another time limit,
+other devices). A changed learning rate or model width would otherwise mix two trainings in one
+folder without a word, or fail much later when the weights no longer fit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["RUN_CONFIG", "RESUMABLE", "save_run_config", "stored_config", "resume_config_file",
+           "check_resume"]
+
+RUN_CONFIG = "config.yaml"
+#: Keys a resumed run may change: how long and where it trains, not what it trains.
+RESUMABLE = frozenset({"epochs", "time_limit_min", "progress_bar", "accelerator", "devices",
+                       "strategy", "num_workers", "eval_batch_size"})
+
+
+def _plain(config: dict) -> dict:
+    # Through JSON: tuples become lists, so a stored config compares equal to a fresh one.
+    return json.loads(json.dumps(config))
+
+
+def save_run_config(out: str | Path, config: dict) -> Path:
+    """Write ``config`` to ``out/config.yaml`` atomically (a temporary file, then a rename)."""
+    path = Path(out) / RUN_CONFIG
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".yaml")
+    try:
+        with os.fdopen(fd, "w") as f:
+            yaml.safe_dump(_plain(config), f, sort_keys=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def stored_config(out: str | Path) -> dict | None:
+    """The config ``out`` was started with, or None for a run folder without one (runs from
+    before run folders kept their config)."""
+    path = Path(out) / RUN_CONFIG
+    if not path.is_file():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"{RUN_CONFIG}: {str(path)!r} is not valid YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{RUN_CONFIG}: {str(path)!r} must hold a mapping, got "
+                         f"{type(data).__name__}")
+    return data
+
+
+def resume_config_file(out: str | Path, task: str) -> Path | None:
+    """For ``--resume`` without ``--config``: the stored config to resolve the command line's
+    options over, or None when the folder has none. A run of another task is an error."""
+    stored = stored_config(out)
+    if stored is None:
+        return None
+    if stored.get("task") != task:
+        raise ValueError(f"task: {str(out)!r} holds a {stored.get('task')!r} run, not {task!r}")
+    return Path(out) / RUN_CONFIG
+
+
+def _flat(config: dict) -> dict[str, Any]:
+    flat = {k: v for k, v in config.items() if k != "model"}
+    flat.update({f"model.{k}": v for k, v in (config.get("model") or {}).items()})
+    return flat
+
+
+def check_resume(out: str | Path, config: dict) -> None:
+    """Raise ValueError naming every key, other than :data:`RESUMABLE`, in which ``config``
+    differs from the config ``out`` was started with (nothing to check without one)."""
+    stored = stored_config(out)
+    if stored is None:
+        return
+    old, new = _flat(_plain(stored)), _flat(_plain(config))
+    changed = [k for k in sorted(set(old) | set(new))
+               if k not in RESUMABLE and old.get(k) != new.get(k)]
+    if changed:
+        diffs = "; ".join(f"{k}: {old.get(k)!r} in the run, {new.get(k)!r} now" for k in changed)
+        raise ValueError(f"--resume: {str(Path(out) / RUN_CONFIG)!r} was started with another "
+                         f"config ({diffs}). A resumed run keeps its config except "
+                         f"{', '.join(sorted(RESUMABLE))}; start a new --out to change it")
