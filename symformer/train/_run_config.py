@@ -18,12 +18,13 @@ from typing import Any
 import yaml
 
 __all__ = ["RUN_CONFIG", "RESUMABLE", "save_run_config", "stored_config", "resume_config_file",
-           "check_resume"]
+           "check_resume", "check_unchanged"]
 
 RUN_CONFIG = "config.yaml"
 #: Keys a resumed run may change: how long and where it trains, not what it trains.
-RESUMABLE = frozenset({"epochs", "time_limit_min", "progress_bar", "accelerator", "devices",
-                       "strategy", "num_workers", "eval_batch_size"})
+RESUMABLE = frozenset({"epochs", "time_limit_min", "max_minutes", "progress_bar", "progress",
+                       "accelerator", "devices", "strategy", "num_workers", "eval_batch_size",
+                       "n_test", "channels_last"})
 
 
 def _plain(config: dict) -> dict:
@@ -82,13 +83,18 @@ def check_resume(out: str | Path, config: dict) -> None:
     """Raise ValueError naming every key, other than :data:`RESUMABLE`, in which ``config``
     differs from the config ``out`` was started with (nothing to check without one)."""
     stored = stored_config(out)
-    if stored is None:
-        return
+    if stored is not None:
+        check_unchanged(stored, config, repr(str(Path(out) / RUN_CONFIG)))
+
+
+def check_unchanged(stored: dict, config: dict, source: str) -> None:
+    """Raise ValueError naming every key, other than :data:`RESUMABLE`, in which ``config``
+    differs from ``stored``, the config of the run that ``source`` (for the message) holds."""
     old, new = _flat(_plain(stored)), _flat(_plain(config))
     changed = [k for k in sorted(set(old) | set(new))
                if k not in RESUMABLE and old.get(k) != new.get(k)]
     if changed:
         diffs = "; ".join(f"{k}: {old.get(k)!r} in the run, {new.get(k)!r} now" for k in changed)
-        raise ValueError(f"--resume: {str(Path(out) / RUN_CONFIG)!r} was started with another "
-                         f"config ({diffs}). A resumed run keeps its config except "
-                         f"{', '.join(sorted(RESUMABLE))}; start a new --out to change it")
+        raise ValueError(f"--resume: {source} was started with another config ({diffs}). A "
+                         f"resumed run keeps its config except {', '.join(sorted(RESUMABLE))}; "
+                         "start a new --out to change it")

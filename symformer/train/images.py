@@ -33,6 +33,7 @@ from .._io import atomic_write
 from ..checkpoint import save
 from ..data.image_variants import load_image_dataset
 from ..registry import create
+from ._run_config import check_unchanged
 
 __all__ = ["to_float", "accuracy", "predict", "shift_consistency", "train_image_classifier",
            "main"]
@@ -149,8 +150,14 @@ def train_image_classifier(dataset: str, model_name: str, *, config: dict | None
     g = torch.Generator().manual_seed(seed)
     history, best, best_state = [], -1.0, None
     train_time, n_steps, done, first_epoch, wall_before = 0.0, 0, False, 0, 0.0
+    # What the run trains; a resumed run must keep it (see symformer.train._run_config).
+    options = {"dataset": dataset, "model_name": model_name, "model": config, "epochs": epochs,
+               "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
+               "label_smoothing": label_smoothing, "n_train": n_train, "seed": seed}
     if resume and state_path.is_file():
         st = torch.load(state_path, weights_only=True)
+        if "options" in st:  # states written before the options were kept have none
+            check_unchanged(st["options"], options, repr(str(state_path)))
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         g.set_state(st["generator"])
@@ -199,7 +206,8 @@ def train_image_classifier(dataset: str, model_name: str, *, config: dict | None
         _save_state(state_path, model=model.state_dict(), opt=opt.state_dict(),
                     generator=g.get_state(), rng=torch.get_rng_state(), history=history,
                     best=best, best_state=best_state, train_time=train_time,
-                    n_steps=n_steps, done=done, epoch=epoch + 1, wall_s=time.time() - start)
+                    n_steps=n_steps, done=done, epoch=epoch + 1, wall_s=time.time() - start,
+                    options=options)
     model.load_state_dict(best_state)
     model = model.to(memory_format=torch.contiguous_format)
     xte, yte = load_image_dataset(dataset, "test", root=data_root)

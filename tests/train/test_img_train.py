@@ -106,3 +106,6 @@ def test_resume_name_smoothing_and_channels_last(tmp_path, monkeypatch):
     # resuming a finished run only re-evaluates
     again = main(args("b"))
     assert again["steps"] == full["steps"] and again["test_acc"] == full["test_acc"]
+    # a resumed run keeps what it trains: another learning rate is an error naming it
+    with pytest.raises(ValueError, match="lr: 0.002 in the run, 0.01 now"):
+        main(args("b") + ["--lr", "0.01"])
