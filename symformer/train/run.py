@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sys
 import time
 import warnings
@@ -101,6 +102,9 @@ def _build(config: dict, run_dir: Path, callbacks: Sequence[L.Callback], cache_d
     return data, module, trainer
 
 
+_SEED_ENV = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")
+
+
 def run_training(config: dict, out: str | Path, *, resume: bool = False,
                  callbacks: Sequence[L.Callback] = (), command: Sequence[str] | None = None,
                  cache_dir: str | Path | None = None) -> dict[str, Any]:
@@ -135,6 +139,8 @@ def run_training(config: dict, out: str | Path, *, resume: bool = False,
     save_run_config(run_dir, config)
     deterministic_before = torch.are_deterministic_algorithms_enabled()
     warn_only_before = torch.is_deterministic_algorithms_warn_only_enabled()
+    # seed_everything exports the seed for Lightning's worker processes; put them back after
+    env_before = {k: os.environ.get(k) for k in _SEED_ENV}
     t0 = time.perf_counter()
     with _quiet_lightning():
         try:
@@ -153,6 +159,11 @@ def run_training(config: dict, out: str | Path, *, resume: bool = False,
             best = torch.load(best_path, map_location="cpu", weights_only=True)
         finally:
             torch.use_deterministic_algorithms(deterministic_before, warn_only=warn_only_before)
+            for key, value in env_before.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
     history.epochs = epochs
     if not trainer.is_global_zero:
         return {}

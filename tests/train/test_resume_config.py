@@ -2,6 +2,7 @@
 the folder, repeated ones must match, only how long / where it trains may change."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -73,6 +74,17 @@ def test_resume_accepts_the_same_options_again(one_epoch, tmp_path, toy_model):
     run = _copy(one_epoch, tmp_path)
     assert main(["train", "nbody", "--model", toy_model, "--epochs", "2", "--lr", "0.002",
                  "--seed", "3", "--out", str(run), "--resume", *TINY]) == 0
+
+
+def test_run_training_leaves_the_environment_as_it_was(one_epoch, tmp_path, toy_model,
+                                                       monkeypatch):
+    monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
+    monkeypatch.setenv("PL_SEED_WORKERS", "7")
+    run = _copy(one_epoch, tmp_path)
+    cfg = resolve_config("nbody", toy_model, config_file=run / RUN_CONFIG,
+                         overrides={"epochs": 2})
+    assert run_training(cfg, run, resume=True)["epochs_run"] == 2
+    assert "PL_GLOBAL_SEED" not in os.environ and os.environ["PL_SEED_WORKERS"] == "7"
 
 
 def test_run_training_checks_the_config_too(one_epoch, tmp_path, toy_model):
