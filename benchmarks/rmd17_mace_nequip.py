@@ -56,7 +56,8 @@ def write_markdown(rows: list[dict], path: Path) -> None:
              "950 train + 50 validation configurations of split 01, test on its 1000 test "
              "configurations; MAE of the best-validation EMA weights. float32, 1 thread on a "
              "2-core machine shared with other jobs. Published numbers come from GPU training "
-             "for thousands of epochs with wider models; ours are CPU runs of 20-35 minutes, "
+             "for thousands of epochs with wider models; ours are CPU runs of 15 minutes to "
+             "2.6 hours, "
              "so they are far from converged and not a reproduction.", "",
              "| model | molecule | energy MAE (meV) | forces MAE (meV/A) | published E / F | "
              "epochs | train min | parameters |", "|---|---|---|---|---|---|---|---|"]
