@@ -74,10 +74,10 @@ NOTES = [
     "Accuracy: the pairs share hyper-parameters, they were not trained side by side here; "
     "symformer's rMD17 errors are in benchmarks/results/rmd17_mace_nequip.md and rmd17.md.",
     "Peak memory was not measured (no per-model CPU allocator statistics in torch).",
-    "2 threads: the 2-core machine was shared with training runs (load average 4-6), so a "
-    "2-thread process was oversubscribed: both libraries ran slower than with 1 thread and "
-    "single rounds varied up to 8x (our MACE 128 training step 12.9-110 s). That table "
-    "measures the scheduler more than the code; the 1-thread table is the comparison.",
+    "2 threads: measured with nothing else running on the 2-core machine (load average about "
+    "1 at the start: the process itself). An earlier 2-thread table, measured beside two "
+    "training runs (load average 4-6), showed TorchMD-ET at 0.86x: that was the "
+    "oversubscribed scheduler, not the code.",
 ]
 
 
