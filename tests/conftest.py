@@ -13,9 +13,11 @@ def dtype(request):
 def _seed_and_guard_default_dtype():
     # Deterministic tests; and no test may leave a changed global default dtype behind.
     torch.manual_seed(0)
-    before = torch.get_default_dtype()
+    before, threads = torch.get_default_dtype(), torch.get_num_threads()
     yield
     assert torch.get_default_dtype() == before, "a test changed torch's default dtype"
+    assert torch.get_num_threads() == threads, (
+        f"a test changed torch's intra-op threads from {threads} to {torch.get_num_threads()}")
 
 
 @pytest.fixture

@@ -11,6 +11,16 @@ from symformer.primitives import ga
 
 cf = pytest.importorskip("clifford")
 
+
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    # clifford computes with numba, whose OpenMP threading layer sets the process-wide OpenMP
+    # thread count (torch's intra-op threads) to the number of cores on its first parallel call:
+    # later tests of many tiny ops then crawl through thread hand-offs.
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
 SIGNATURES = [(3, 0, 0), (3, 0, 1), (1, 3, 0), (2, 1, 1), (0, 2, 0)]
 
 
