@@ -10,12 +10,12 @@ folder without a word, or fail much later when the weights no longer fit.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .._io import atomic_write
 
 __all__ = ["RUN_CONFIG", "RESUMABLE", "save_run_config", "stored_config", "resume_config_file",
            "check_resume", "check_unchanged"]
@@ -34,16 +34,8 @@ def _plain(config: dict) -> dict:
 
 def save_run_config(out: str | Path, config: dict) -> Path:
     """Write ``config`` to ``out/config.yaml`` atomically (a temporary file, then a rename)."""
-    path = Path(out) / RUN_CONFIG
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".yaml")
-    try:
-        with os.fdopen(fd, "w") as f:
-            yaml.safe_dump(_plain(config), f, sort_keys=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    text = yaml.safe_dump(_plain(config), sort_keys=False).encode()
+    return atomic_write(Path(out) / RUN_CONFIG, lambda f: f.write(text))
 
 
 def stored_config(out: str | Path) -> dict | None:

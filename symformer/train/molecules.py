@@ -170,8 +170,7 @@ def run_molecules(cfg: dict, out, *, resume: bool = False, command=None) -> dict
         raise ValueError(f"out: {str(out)!r} already holds a run; pass --resume or another --out")
     if resume:
         check_resume(out, cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    save_run_config(out, cfg)
+    save_run_config(out, cfg)  # creates the run folder
     t0 = time.perf_counter()
     torch.manual_seed(cfg["seed"])
     dtype = _DTYPES[cfg["dtype"]]

@@ -21,6 +21,7 @@ def _keep_torch_threads():
     yield
     torch.set_num_threads(threads)
 
+
 SIGNATURES = [(3, 0, 0), (3, 0, 1), (1, 3, 0), (2, 1, 1), (0, 2, 0)]
 
 

@@ -40,7 +40,7 @@ def test_the_run_folder_keeps_its_config(one_epoch):
     cfg = stored_config(one_epoch)
     assert cfg["lr"] == 0.002 and cfg["seed"] == 3 and cfg["n_train"] == 50
     assert cfg["model"] == {"hidden": 4} and cfg["epochs"] == 1
-    assert not [p for p in one_epoch.iterdir() if p.name.startswith(".config-")]  # no temp left
+    assert not [p for p in one_epoch.iterdir() if p.name.startswith(".config")]  # no temp left
 
 
 def test_resume_takes_omitted_options_from_the_folder(one_epoch, tmp_path, toy_model):
