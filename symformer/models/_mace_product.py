@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from symformer.primitives import clebsch_gordan
+from symformer.primitives._blocking import block_size
 
 __all__ = ["SymmetricContraction", "symmetric_paths", "path_tensor"]
 
@@ -154,7 +155,7 @@ class SymmetricContraction(nn.Module):
         """a : (N, (lmax_in+1)^2, C), onehot : (N, elements) -> (N, (lmax_out+1)^2, C)."""
         # Atoms are independent: blocks of ~CHUNK_COLUMNS (atom, channel) columns keep the
         # [nnz, columns] gathers and products of every level in cache (fwd and both backwards).
-        step = max(1, self.CHUNK_COLUMNS // max(a.shape[-1], 1))
+        step = max(1, block_size(self.CHUNK_COLUMNS, a.device) // max(a.shape[-1], 1))
         if a.shape[0] <= step:
             return self._contract(a, onehot)
         return torch.cat([self._contract(a[s:s + step], onehot[s:s + step])

@@ -17,6 +17,7 @@ import functools
 import torch
 from torch import Tensor
 
+from .._blocking import block_size
 from ._bilinear import PermutedBilinear
 from ._eager import run_eagerly
 
@@ -52,7 +53,7 @@ def _contract(t: Tensor, a: Tensor, b: Tensor) -> Tensor:
     """t : (d3, d1 d2); a : (M, d1); b : (M, d2), contiguous. Returns (M, d3)."""
     m, d1, d2 = a.shape[0], a.shape[1], b.shape[1]
     t = t.t()
-    step = max(64, CHUNK_BYTES // (d1 * d2 * a.element_size()))
+    step = max(64, block_size(CHUNK_BYTES, a.device) // (d1 * d2 * a.element_size()))
     if step >= m:
         return (a.unsqueeze(2) * b.unsqueeze(1)).view(m, d1 * d2) @ t
     return torch.cat([(u.unsqueeze(2) * v.unsqueeze(1)).view(-1, d1 * d2) @ t

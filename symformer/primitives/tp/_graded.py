@@ -28,6 +28,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from .._blocking import block_size
 from ._bilinear import PermutedBilinear
 from ._eager import run_eagerly
 
@@ -155,7 +156,8 @@ def _contract(p: _Plan, a: Tensor, b: Tensor) -> Tensor:
     xa = a.index_select(0, p.ia).view(1, 4, p.n1, 1, m)
     xb = b.index_select(0, p.ib).view(4, 4, 1, p.n2, m)
     core, e = p.core.shape[2], p.left.shape[2]
-    step = max(256, CHUNK_BYTES // (4 * core * a.element_size()) // 256 * 256)
+    step = max(256, block_size(CHUNK_BYTES, a.device) // (4 * core * a.element_size())
+               // 256 * 256)
     z = torch.cat([torch.bmm(p.core, (u * v).view(4, core, -1))     # [4, n_out, w]
                    for u, v in zip(xa.split(step, -1), xb.split(step, -1))], -1)
     if e:   # few leftover pairs: one product over all columns

@@ -29,6 +29,7 @@ import math
 import torch
 from torch import Tensor
 
+from .._blocking import block_size
 from ._eager import run_eagerly
 from ..clebsch_gordan import clebsch_gordan
 from ..wigner import rotation_to_y, wigner_D_blocks
@@ -37,7 +38,8 @@ from .spec import TensorProductSpec
 
 __all__ = ["so2_available", "so2_tensor_product", "so2_edge_message", "edge_wigner_blocks"]
 
-#: Edges per chunk: at L = 4 and 32 channels a chunk's largest intermediate is about 20 MB.
+#: Edges per chunk on the CPU (larger on a GPU, see :mod:`symformer.primitives._blocking`): at
+#: L = 4 and 32 channels a chunk's largest intermediate is about 20 MB.
 EDGE_CHUNK = 2048
 
 
@@ -131,12 +133,12 @@ def _so2_message(x: Tensor, edge_vec: Tensor, paths, coefs, w: Tensor, lmax_out:
     """:func:`so2_edge_message` with per-path constants ``coefs`` folded into the tables."""
     L1 = math.isqrt(x.shape[-2]) - 1
     lmax = max(L1, lmax_out)
-    n = x.shape[0]
-    chunks = max(1, math.ceil(n / EDGE_CHUNK))
-    xs, vs = x.split(EDGE_CHUNK), edge_vec.split(EDGE_CHUNK)
-    ws = [w] * chunks if w.dim() == 2 else w.split(EDGE_CHUNK)
+    n, size = x.shape[0], block_size(EDGE_CHUNK, x.device)
+    chunks = max(1, math.ceil(n / size))
+    xs, vs = x.split(size), edge_vec.split(size)
+    ws = [w] * chunks if w.dim() == 2 else w.split(size)
     ds = [None] * chunks if wigner is None else \
-        list(zip(*[d.split(EDGE_CHUNK) for d in wigner[:lmax + 1]]))
+        list(zip(*[d.split(size) for d in wigner[:lmax + 1]]))
     outs = []
     for xc, vc, wc, dc in zip(xs, vs, ws, ds):
         dc = edge_wigner_blocks(vc, lmax) if dc is None else list(dc)
