@@ -88,6 +88,9 @@ def _run_molecules(args: argparse.Namespace, overrides: dict) -> int:
             overrides[key] = getattr(args, flag)
     if args.no_progress:
         overrides["progress_bar"] = False
+    device = _mol_device(args.accelerator, args.devices, args.strategy)
+    if device is not None:
+        overrides["device"] = device
     config = resolve_mol_config(task, args.model, overrides, config_file=_config_file(args, task))
     out = args.out or default_run_dir(task, args.model)
     m = run_molecules(config, out, resume=args.resume, command=args.argv)
@@ -96,6 +99,18 @@ def _run_molecules(args: argparse.Namespace, overrides: dict) -> int:
     print(f"\n{m['dataset']} test ({t['n']} structures): energy MAE {t['energy_mae']:.3g} "
           f"{t['energy_unit']}{forces}; {m['epochs_run']} epochs; run folder: {out}")
     return 0
+
+
+def _mol_device(accelerator, devices, strategy):
+    """The molecular trainer's one device from Lightning-style options (None: the config's)."""
+    if strategy not in (None, "auto"):
+        raise ValueError(f"--strategy: the molecular trainer runs on one device; got {strategy!r}")
+    if devices not in (None, 1, "auto"):
+        raise ValueError(f"--devices: the molecular trainer runs on one device; got {devices!r} "
+                         f"(pick a GPU with --set device=cuda:N)")
+    if accelerator is None:
+        return None
+    return {"gpu": "cuda"}.get(str(accelerator).lower(), str(accelerator).lower())
 
 
 def _config_file(args: argparse.Namespace, task: str):

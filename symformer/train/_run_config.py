@@ -23,8 +23,8 @@ __all__ = ["RUN_CONFIG", "RESUMABLE", "save_run_config", "stored_config", "resum
 RUN_CONFIG = "config.yaml"
 #: Keys a resumed run may change: how long and where it trains, not what it trains.
 RESUMABLE = frozenset({"epochs", "time_limit_min", "max_minutes", "progress_bar", "progress",
-                       "accelerator", "devices", "strategy", "num_workers", "eval_batch_size",
-                       "n_test", "channels_last"})
+                       "accelerator", "device", "devices", "strategy", "num_workers",
+                       "eval_batch_size", "n_test", "channels_last"})
 
 
 def _plain(config: dict) -> dict:

@@ -42,9 +42,10 @@ MOL_DEFAULTS: dict[str, Any] = {
     "energy_weight": 1.0, "forces_weight": 100.0, "final_energy_weight": None,
     "final_fraction": 0.2, "ema_decay": 0.99, "grad_clip": 10.0,
     "dtype": "float32", "seed": 0, "time_limit_min": None, "eval_batch_size": 64,
-    "progress_bar": True,
+    "progress_bar": True, "device": "cpu",
 }
-_CHOICES = {"task": MOL_TASKS, "scheduler": ("cosine", "plateau"), "dtype": ("float32", "float64")}
+_CHOICES = {"task": MOL_TASKS, "scheduler": ("cosine", "cosine_time", "plateau"),
+            "dtype": ("float32", "float64")}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -91,7 +92,34 @@ def resolve_mol_config(task: str, model_name: str, overrides: dict | None = None
         raise ValueError(f"config key 'ema_decay' must lie in [0, 1), got {cfg['ema_decay']!r}")
     if cfg["task"] == "atoms" and not cfg["data"]:
         raise ValueError("data: the atoms task needs --data FILE")
+    if cfg["scheduler"] == "cosine_time" and not cfg["time_limit_min"]:
+        raise ValueError("scheduler: 'cosine_time' anneals over the time budget and needs "
+                         "time_limit_min")
+    resolve_device(cfg["device"])  # fails early on a device this machine does not have
     return cfg
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"cpu"``, ``"cuda"`` (``"gpu"``), ``"cuda:N"`` or ``"auto"`` (a GPU where there is one)."""
+    text = str(name).lower()
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if text == "gpu":
+        text = "cuda"
+    try:
+        device = torch.device(text)
+    except RuntimeError as err:
+        raise ValueError(f"device: expected cpu, cuda, cuda:N, gpu or auto, got {name!r}") from err
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device: expected cpu, cuda, cuda:N, gpu or auto, got {name!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {name!r} asked for, but torch sees no CUDA device here")
+    return device
+
+
+def _to(b: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+            for k, v in b.items()}
 
 
 def _predict(model, b: dict, need_forces: bool) -> dict:
@@ -116,11 +144,11 @@ def evaluate_potential(model, data: MolData, which: str, batch_size: int = 64) -
     """MAE/RMSE of ``model`` on split ``which``: energy in meV (or the QM9 target's unit) and
     forces in meV/Angstrom."""
     ds = data.splits[which]
-    dtype = next(model.parameters()).dtype
+    dtype, device = next(model.parameters()).dtype, next(model.parameters()).device
     e_err, f_err = [], []
     model.eval()
     for idx in iterate_batches(len(ds), batch_size):
-        b = data.batch(which, idx, dtype)
+        b = _to(data.batch(which, idx, dtype), device)
         out = _predict(model, b, data.has_forces)
         e_err.append((out["energy"].detach() - b["energy"]).double())
         if data.has_forces:
@@ -149,11 +177,18 @@ class _EMA:
                 self.shadow[k].copy_(v)
 
 
-def _lr_factor(cfg: dict, step: int, total: int) -> float:
+def _progress(cfg: dict, step: int, total: int, train_seconds: float) -> float:
+    """Fraction of the run done: by steps, or by training time for ``cosine_time``."""
+    if cfg["scheduler"] == "cosine_time":
+        return min(train_seconds / (60.0 * cfg["time_limit_min"]), 1.0)
+    return min(step / max(total, 1), 1.0)
+
+
+def _lr_factor(cfg: dict, step: int, total: int, train_seconds: float = 0.0) -> float:
     warm = min(1.0, (step + 1) / max(cfg["warmup_steps"], 1))
-    if cfg["scheduler"] != "cosine":
+    if cfg["scheduler"] == "plateau":
         return warm
-    t = min(step / max(total, 1), 1.0)
+    t = _progress(cfg, step, total, train_seconds)
     floor = cfg["min_lr"] / cfg["lr"]
     return warm * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
 
@@ -173,10 +208,11 @@ def run_molecules(cfg: dict, out, *, resume: bool = False, command=None) -> dict
     save_run_config(out, cfg)  # creates the run folder
     t0 = time.perf_counter()
     torch.manual_seed(cfg["seed"])
-    dtype = _DTYPES[cfg["dtype"]]
+    dtype, device = _DTYPES[cfg["dtype"]], resolve_device(cfg["device"])
     data = load_task_data(cfg)
     model = create(cfg["model_name"], **cfg["model"]).to(dtype)
     model.set_energy_stats(data.atomic_energies, scale=data.scale, shift=data.shift)
+    model.to(device)
     ema = _EMA(model, cfg["ema_decay"] or 0.0)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"],
                             amsgrad=True)
@@ -185,7 +221,7 @@ def run_molecules(cfg: dict, out, *, resume: bool = False, command=None) -> dict
     if resume:
         ck = torch.load(last, map_location="cpu", weights_only=True)
         model.load_state_dict(ck["model"])
-        ema.shadow = ck["ema"]
+        ema.shadow = {k: v.to(device) for k, v in ck["ema"].items()}
         opt.load_state_dict(ck["optimizer"])
         state = ck["state"]
         torch.set_rng_state(ck["rng"])
@@ -200,14 +236,23 @@ def run_molecules(cfg: dict, out, *, resume: bool = False, command=None) -> dict
         model.train()
         sums: dict[str, float] = {}
         stage = dict(cfg)
-        if cfg["final_energy_weight"] is not None and \
-                state["epoch"] >= (1.0 - cfg["final_fraction"]) * cfg["epochs"]:
+        done = (_progress(cfg, 0, 1, state["train_seconds"]) if cfg["scheduler"] == "cosine_time"
+                else state["epoch"] / cfg["epochs"])
+        if cfg["final_energy_weight"] is not None and done >= 1.0 - cfg["final_fraction"]:
             stage["energy_weight"] = cfg["final_energy_weight"]  # MACE's second stage
         for idx in iterate_batches(n_train, cfg["batch_size"], shuffle=True):
-            b = data.batch("train", idx, dtype)
+            b = _to(data.batch("train", idx, dtype), device)
             for g in opt.param_groups:
-                g["lr"] = cfg["lr"] * _lr_factor(cfg, state["step"], total) * state["lr_scale"]
+                seconds = state["train_seconds"] + time.perf_counter() - te
+                g["lr"] = cfg["lr"] * _lr_factor(cfg, state["step"], total, seconds) * \
+                    state["lr_scale"]
             loss, parts = _loss(_predict(model, b, data.has_forces), b, stage, target_key)
+            if not all(math.isfinite(v) for v in parts.values()):
+                raise FloatingPointError(
+                    f"training diverged at epoch {state['epoch'] + 1}, step {state['step'] + 1}: "
+                    f"{', '.join(f'{k}={v:.4g}' for k, v in parts.items())}"
+                    + (f"; {str(last)!r} holds epoch {state['epoch']}" if state["epoch"] else "")
+                    + f". Start a new run with a lower lr (this one: {cfg['lr']:g}).")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg["grad_clip"]:
@@ -218,7 +263,7 @@ def run_molecules(cfg: dict, out, *, resume: bool = False, command=None) -> dict
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v * len(idx) / n_train
         state["epoch"] += 1
-        evalm = create(cfg["model_name"], **cfg["model"]).to(dtype)
+        evalm = create(cfg["model_name"], **cfg["model"]).to(dtype).to(device)
         evalm.load_state_dict(ema.shadow)
         val = evaluate_potential(evalm, data, "val", cfg["eval_batch_size"])
         score = val["energy_mae"] + val.get("forces_mae", 0.0)  # meV + meV/A with forces
@@ -248,9 +293,10 @@ def run_molecules(cfg: dict, out, *, resume: bool = False, command=None) -> dict
         if limit is not None and time.perf_counter() - t0 > limit:
             stopped_by_time = True
             break
-    best = create(cfg["model_name"], **cfg["model"]).to(dtype)
+    best = create(cfg["model_name"], **cfg["model"]).to(dtype).to(device)
     best.load_state_dict(state["best_state"] or ema.shadow)
     test = evaluate_potential(best, data, "test", cfg["eval_batch_size"])
+    best.cpu()  # the exported checkpoint loads anywhere
     best_epoch = min(state["history"], key=lambda r: r.get("val_forces_mae", 0)
                      + r["val_energy_mae"])["epoch"]
     metrics = {"task": cfg["task"], "model": cfg["model_name"], "dataset": data.name,
@@ -263,7 +309,9 @@ def run_molecules(cfg: dict, out, *, resume: bool = False, command=None) -> dict
                "wall_seconds_this_call": time.perf_counter() - t0,
                "command": list(sys.argv if command is None else command), "seed": cfg["seed"],
                "published": data.published, "config": cfg, "history": state["history"],
-               "host": {"torch": str(torch.__version__), "threads": torch.get_num_threads()}}
+               "host": {"torch": str(torch.__version__), "threads": torch.get_num_threads(),
+                        "device": (torch.cuda.get_device_name(device) if device.type == "cuda"
+                                   else "cpu")}}
     extra = json.loads(json.dumps({"task": cfg["task"], "config": cfg, "metrics": {
         k: v for k, v in metrics.items() if k != "history"}}))
     save(best, out / "model.pt", extra=extra)

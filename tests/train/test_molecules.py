@@ -115,3 +115,58 @@ def test_config_errors_name_the_key():
     with pytest.raises(ValueError, match="data"):
         resolve_mol_config("atoms", "torchmd_et_potential", {})
     assert torch.get_default_dtype() == torch.float32
+
+
+def test_device_option_names_what_is_wrong(rmd17_dir):
+    with pytest.raises(ValueError, match="device: expected cpu, cuda"):
+        _cfg(rmd17_dir, device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            _cfg(rmd17_dir, device="cuda")
+    assert _cfg(rmd17_dir, device="auto")["device"] == "auto"
+
+
+def test_cli_maps_lightning_device_options(rmd17_dir, tmp_path):
+    from symformer.cli.train import _mol_device
+
+    assert _mol_device(None, None, None) is None
+    assert _mol_device("gpu", 1, "auto") == "cuda" and _mol_device("cpu", None, None) == "cpu"
+    with pytest.raises(ValueError, match="--devices"):
+        _mol_device("gpu", 2, None)
+    with pytest.raises(ValueError, match="--strategy"):
+        _mol_device(None, None, "ddp")
+    argv = ["train", "rmd17", "--model", "torchmd_et_potential", "--data-dir", str(rmd17_dir),
+            "--accelerator", "cpu", "--epochs", "1", "--n-val", "3", "--no-progress",
+            "--out", str(tmp_path / "run"), *TINY]
+    assert main(argv) == 0
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["config"]["device"] == "cpu" and m["host"]["device"] == "cpu"
+
+
+def test_cosine_time_anneals_over_the_time_budget(rmd17_dir):
+    from symformer.train.molecules import _lr_factor
+
+    cfg = _cfg(rmd17_dir, scheduler="cosine_time", time_limit_min=10.0, min_lr=0.0)
+    assert _lr_factor(cfg, 5, 10, train_seconds=0.0) == pytest.approx(1.0)
+    assert _lr_factor(cfg, 5, 10, train_seconds=300.0) == pytest.approx(0.5)  # steps ignored
+    assert _lr_factor(cfg, 5, 10, train_seconds=900.0) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="time_limit_min"):
+        _cfg(rmd17_dir, scheduler="cosine_time")
+
+
+def test_a_diverging_run_stops_with_an_error(rmd17_dir, tmp_path, monkeypatch):
+    # a training that goes NaN must stop there, not carry on for the remaining epochs
+    import symformer.train.molecules as mol
+
+    calls, predict = [], mol._predict
+
+    def predict_nan_from_the_fourth_call(model, b, need_forces):
+        out = predict(model, b, need_forces)
+        calls.append(1)
+        return {**out, "forces": out["forces"] * float("nan")} if len(calls) > 3 else out
+
+    monkeypatch.setattr(mol, "_predict", predict_nan_from_the_fourth_call)
+    with pytest.raises(FloatingPointError, match=r"diverged at epoch \d+, step \d+: "
+                                                 r".*forces_mse=nan.*lower lr \(this one: 0.001\)"):
+        run_molecules(_cfg(rmd17_dir, epochs=5), tmp_path / "r")
+    assert not (tmp_path / "r" / "metrics.json").exists()
