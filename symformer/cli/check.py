@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     rows, failed = [], []
     for name in names:
         try:
-            results = check_registered(name, dtypes, args.samples, generator)
+            results = check_registered(name, dtypes, args.samples, generator, args.device)
         except Exception as e:  # report and continue: one broken entry must not hide the rest
             rows.append((name, "-", "-", f"{type(e).__name__}: {e}", "-", "FAIL"))
             failed.append(name)
@@ -63,4 +63,5 @@ def add_parser(subparsers) -> None:
                    help="dtype(s) to check in (default: both)")
     p.add_argument("--samples", type=int, default=4, help="group elements per transformation kind")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampled group elements")
+    p.add_argument("--device", default="cpu", help="where the modules run (cpu, cuda, cuda:N)")
     p.set_defaults(func=run)

@@ -23,8 +23,8 @@ class CheckRow(NamedTuple):
 
 
 def check_registered(name: str, dtypes: tuple[torch.dtype, ...] = (torch.float32, torch.float64),
-                     n_samples: int = 4, generator: torch.Generator | None = None
-                     ) -> list[CheckRow]:
+                     n_samples: int = 4, generator: torch.Generator | None = None,
+                     device: str | torch.device = "cpu") -> list[CheckRow]:
     """Check the registered model or layer ``name`` (default config) in each dtype.
 
     The module is built with ``symformer.models.registry.create(name)``, cast to the dtype and
@@ -36,6 +36,9 @@ def check_registered(name: str, dtypes: tuple[torch.dtype, ...] = (torch.float32
     generator : torch.Generator, optional
         Randomness for inputs and group elements (default: a CPU generator seeded with 0 for
         each dtype, so reports repeat).
+    device : str or torch.device
+        Where the module and its inputs live (inputs are drawn on the CPU and moved, so a
+        ``"cuda"`` report checks the same inputs as the CPU one).
 
     Returns
     -------
@@ -49,7 +52,8 @@ def check_registered(name: str, dtypes: tuple[torch.dtype, ...] = (torch.float32
     for dtype in dtypes:
         gen = torch.Generator().manual_seed(0) if generator is None else generator
         module = create(name).to(dtype).eval()
-        inputs = s.example_inputs(module, gen, dtype)
+        inputs = _to_device(s.example_inputs(module, gen, dtype), torch.device(device))
+        module.to(device)
         errors = equivariance_error(module, s.make_group(module), inputs, s.in_types,
                                     s.out_types, n_samples=n_samples, generator=gen)
         tol = default_tolerance(dtype)
@@ -57,3 +61,13 @@ def check_registered(name: str, dtypes: tuple[torch.dtype, ...] = (torch.float32
             rows.append(CheckRow(name, str(dtype).removeprefix("torch."), kind, err, tol,
                                  bool(err <= tol)))
     return rows
+
+
+def _to_device(obj, device: torch.device):
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: _to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_device(v, device) for v in obj)
+    return obj

@@ -51,3 +51,13 @@ def test_broken_entry_fails(monkeypatch):
     rows = check_registered("_test_broken", dtypes=(torch.float64,), n_samples=2)
     failed = {r.kind for r in rows if not r.passed}
     assert {"rotation", "reflection", "translation", "permutation"} <= failed
+
+
+def test_device_argument_moves_module_and_inputs(monkeypatch):
+    # the same inputs (drawn on the CPU) give the same report wherever the check runs
+    monkeypatch.setitem(registry._REGISTRY, "_test_centred", _spec("_test_centred", False))
+    here = check_registered("_test_centred", dtypes=(torch.float64,), device="cpu")
+    assert here == check_registered("_test_centred", dtypes=(torch.float64,))
+    if torch.cuda.is_available():
+        gpu = check_registered("_test_centred", dtypes=(torch.float64,), device="cuda")
+        assert all(r.passed for r in gpu)
