@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as e:
-        # User errors: one clear line, no traceback.
+    except (ValueError, TypeError, FileNotFoundError, FloatingPointError) as e:
+        # User errors (a diverged training too): one clear line, no traceback.
         print(f"symformer {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -87,6 +87,11 @@ class RegressionModule(L.LightningModule):
         inputs, target = self.split_batch(batch)
         pred = self.model(**inputs)
         loss = self.loss_fn(pred, target)
+        if not torch.isfinite(loss):  # stop here rather than train on for epochs of NaN weights
+            raise FloatingPointError(
+                f"training diverged at epoch {self.current_epoch + 1}, batch {batch_idx + 1}: "
+                f"the loss is {float(loss.detach())}; start a new run with a lower lr (this one: "
+                f"{self.hparams.lr:g})")
         n = target.shape[0]  # weight batches by their rows: the epoch value is a per-row mean
         self.log("train_mse", nn.functional.mse_loss(pred.detach(), target), on_step=False,
                  on_epoch=True, batch_size=n, sync_dist=True)

@@ -126,3 +126,22 @@ def test_history_runs_past_the_best_epoch(nbody_cache, tmp_path, toy_model):
     last = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     best = torch.load(out / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
     assert (last["epoch"], best["epoch"]) == (2, 0)
+
+
+def test_a_diverging_run_stops_with_an_error(nbody_cache, tmp_path, toy_model, monkeypatch,
+                                              capsys):
+    # a loss that turns NaN must stop the run with the epoch and batch, not train on silently
+    import symformer.train.module as module
+
+    mse, calls = module.LOSSES["mse"], []
+
+    def mse_going_nan(pred, target):
+        calls.append(1)
+        return mse(pred, target) * (float("nan") if len(calls) > 2 else 1.0)
+
+    monkeypatch.setitem(module.LOSSES, "mse", mse_going_nan)
+    code = main(["train", "nbody", "--model", toy_model, "--epochs", "3", "--out",
+                 str(tmp_path / "nan"), *TINY])
+    err = capsys.readouterr().err
+    assert code == 2 and "symformer train: error: training diverged at epoch 2, batch 1: " \
+        "the loss is nan" in err and "Traceback" not in err
