@@ -33,6 +33,7 @@ from .._io import atomic_write
 from ..checkpoint import save
 from ..data.image_variants import load_image_dataset
 from ..registry import create
+from ._device import resolve_device
 from ._run_config import check_unchanged
 
 __all__ = ["to_float", "accuracy", "predict", "shift_consistency", "train_image_classifier",
@@ -49,7 +50,7 @@ def predict(model: nn.Module, images: Tensor, batch_size: int = 500) -> Tensor:
     """Predicted classes ``(N,)`` of uint8 images ``(N, H, W)`` (model put in eval mode)."""
     model.eval()
     p = next(model.parameters())
-    out = [model(to_float(images[i:i + batch_size]).to(p.dtype)).argmax(-1)
+    out = [model(to_float(images[i:i + batch_size]).to(p.device, p.dtype)).argmax(-1).cpu()
            for i in range(0, len(images), batch_size)]
     return torch.cat(out)
 
@@ -98,7 +99,7 @@ def train_image_classifier(dataset: str, model_name: str, *, config: dict | None
                            name: str | None = None, data_root: str | None = None,
                            max_minutes: float | None = None, resume: bool = False,
                            channels_last: bool = False, progress: bool = True,
-                           command: str | None = None
+                           command: str | None = None, device: str = "cpu"
                            ) -> dict[str, Any]:
     """Train ``model_name`` on ``dataset`` and write the checkpoint and metrics (see module doc).
 
@@ -117,6 +118,9 @@ def train_image_classifier(dataset: str, model_name: str, *, config: dict | None
         random states, history, best weights and the training time used) when it exists.
     channels_last : bool
         Train in the channels-last memory format (same values, faster convolutions on CPU).
+    device : str
+        ``"cpu"``, ``"cuda"`` (``"gpu"``), ``"cuda:N"`` or ``"auto"``; a resumed run may change it.
+        The saved checkpoint holds CPU tensors either way.
 
     Returns
     -------
@@ -131,6 +135,7 @@ def train_image_classifier(dataset: str, model_name: str, *, config: dict | None
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
     config = dict(config or {})
+    dev = resolve_device(device)
     out = Path(out)
     stem = name or f"{dataset}_{model_name}"
     state_path = out / f"{stem}.state.pt"
@@ -141,7 +146,7 @@ def train_image_classifier(dataset: str, model_name: str, *, config: dict | None
         xtr, ytr = xtr[:n_train], ytr[:n_train]
     model = create(model_name, **config)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(memory_format=fmt)
+    model = model.to(dev, memory_format=fmt)
     params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps_per_epoch = math.ceil(len(xtr) / batch_size)
@@ -155,7 +160,7 @@ def train_image_classifier(dataset: str, model_name: str, *, config: dict | None
                "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
                "label_smoothing": label_smoothing, "n_train": n_train, "seed": seed}
     if resume and state_path.is_file():
-        st = torch.load(state_path, weights_only=True)
+        st = torch.load(state_path, map_location="cpu", weights_only=True)
         if "options" in st:  # states written before the options were kept have none
             check_unchanged(st["options"], options, repr(str(state_path)))
         model.load_state_dict(st["model"])
@@ -186,13 +191,18 @@ def train_image_classifier(dataset: str, model_name: str, *, config: dict | None
             for group in opt.param_groups:
                 group["lr"] = lr * _lr_factor(n_steps, warmup, frac)
             idx = perm[s * batch_size:(s + 1) * batch_size]
-            xb = to_float(xtr[idx]).contiguous(memory_format=fmt)
-            loss = F.cross_entropy(model(xb), ytr[idx],
+            xb = to_float(xtr[idx]).to(dev).contiguous(memory_format=fmt)
+            loss = F.cross_entropy(model(xb), ytr[idx].to(dev),
                                    label_smoothing=label_smoothing)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"training diverged at epoch {epoch + 1}, step {s + 1}: the loss is "
+                    f"{value}; start a new run with a lower lr (this one: {lr:g})")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            loss_sum, n, n_steps = loss_sum + loss.item(), n + 1, n_steps + 1
+            loss_sum, n, n_steps = loss_sum + value, n + 1, n_steps + 1
             bar.set_postfix(loss=f"{loss_sum / n:.4f}")
         train_time += time.time() - t0
         done = done or n_steps >= total
@@ -225,8 +235,10 @@ def train_image_classifier(dataset: str, model_name: str, *, config: dict | None
         "test_eval_s": time.time() - t_test,
         "train_s_per_step": train_time / max(1, n_steps), "wall_s": time.time() - start,
         "channels_last": channels_last, "threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type,
         "command": command, "history": history,
     }
+    model = model.cpu()  # the checkpoint loads anywhere
     save(model, out / f"{stem}.pt", extra={k: v for k, v in metrics.items() if k != "history"})
     atomic_write(out / f"{stem}.json",
                  lambda f: f.write((json.dumps(metrics, indent=2) + "\n").encode()))
@@ -257,6 +269,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--channels-last", action="store_true",
                    help="channels-last memory format (faster convolutions on CPU)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--device", default="cpu", help="cpu, cuda (gpu), cuda:N or auto")
     a = p.parse_args(argv)
     try:
         config = json.loads(a.config)
@@ -270,7 +283,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                n_test=a.n_test, seed=a.seed, out=a.out, name=a.name,
                                data_root=a.data_root, max_minutes=a.max_minutes,
                                resume=a.resume, channels_last=a.channels_last,
-                               progress=not a.no_progress, command=cmd)
+                               progress=not a.no_progress, command=cmd, device=a.device)
     print(json.dumps({k: v for k, v in m.items() if k != "history"}, indent=2))
     return m
 

@@ -27,6 +27,7 @@ from ..checkpoint import atomic_save, save
 from ..data.atoms import iterate_batches
 from ..models import create
 from ._mol_data import MolData, load_task_data
+from ._device import resolve_device
 from ._run_config import check_resume, save_run_config
 
 __all__ = ["MOL_TASKS", "MOL_DEFAULTS", "resolve_mol_config", "run_molecules", "evaluate_potential"]
@@ -97,24 +98,6 @@ def resolve_mol_config(task: str, model_name: str, overrides: dict | None = None
                          "time_limit_min")
     resolve_device(cfg["device"])  # fails early on a device this machine does not have
     return cfg
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"cpu"``, ``"cuda"`` (``"gpu"``), ``"cuda:N"`` or ``"auto"`` (a GPU where there is one)."""
-    text = str(name).lower()
-    if text == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if text == "gpu":
-        text = "cuda"
-    try:
-        device = torch.device(text)
-    except RuntimeError as err:
-        raise ValueError(f"device: expected cpu, cuda, cuda:N, gpu or auto, got {name!r}") from err
-    if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"device: expected cpu, cuda, cuda:N, gpu or auto, got {name!r}")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: {name!r} asked for, but torch sees no CUDA device here")
-    return device
 
 
 def _to(b: dict, device: torch.device) -> dict:

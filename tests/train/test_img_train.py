@@ -68,6 +68,27 @@ def test_polyphase_predictions_are_shift_consistent():
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="epochs"):
         train_image_classifier("mnist", "vit", epochs=0, out=tmp_path)
+    with pytest.raises(ValueError, match="device: expected cpu, cuda"):
+        train_image_classifier("mnist", "vit", device="tpu", out=tmp_path)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            train_image_classifier("mnist", "vit", device="cuda", out=tmp_path)
+
+
+def test_a_diverging_run_stops_with_an_error(tmp_path, monkeypatch):
+    import symformer.train.images as ti
+    root = _mnist_root(tmp_path / "mnist")
+    ce, calls = ti.F.cross_entropy, []
+
+    def cross_entropy_going_nan(*args, **kwargs):
+        calls.append(1)
+        return ce(*args, **kwargs) * (float("nan") if len(calls) > 6 else 1.0)
+
+    monkeypatch.setattr(ti.F, "cross_entropy", cross_entropy_going_nan)
+    with pytest.raises(FloatingPointError, match=r"diverged at epoch 2, step 2: the loss is nan"):
+        train_image_classifier("mnist", "cnn", config={"channels": 4}, epochs=3, batch_size=64,
+                               out=tmp_path / "o", data_root=str(root), progress=False,
+                               device="auto")
 
 
 def test_resume_name_smoothing_and_channels_last(tmp_path, monkeypatch):
