@@ -26,8 +26,8 @@ import torch
 from ..checkpoint import atomic_save, save
 from ..data.atoms import iterate_batches
 from ..models import create
-from ._mol_data import MolData, load_task_data
 from ._device import resolve_device
+from ._mol_data import MolData, load_task_data
 from ._run_config import check_resume, save_run_config
 
 __all__ = ["MOL_TASKS", "MOL_DEFAULTS", "resolve_mol_config", "run_molecules", "evaluate_potential"]
@@ -225,10 +225,10 @@ def run_molecules(cfg: dict, out, *, resume: bool = False, command=None) -> dict
             stage["energy_weight"] = cfg["final_energy_weight"]  # MACE's second stage
         for idx in iterate_batches(n_train, cfg["batch_size"], shuffle=True):
             b = _to(data.batch("train", idx, dtype), device)
+            seconds = state["train_seconds"] + time.perf_counter() - te
+            lr = cfg["lr"] * _lr_factor(cfg, state["step"], total, seconds) * state["lr_scale"]
             for g in opt.param_groups:
-                seconds = state["train_seconds"] + time.perf_counter() - te
-                g["lr"] = cfg["lr"] * _lr_factor(cfg, state["step"], total, seconds) * \
-                    state["lr_scale"]
+                g["lr"] = lr
             loss, parts = _loss(_predict(model, b, data.has_forces), b, stage, target_key)
             if not all(math.isfinite(v) for v in parts.values()):
                 raise FloatingPointError(
