@@ -57,7 +57,7 @@ def write_markdown(rows: list[dict], path: Path) -> None:
              "configurations; MAE of the best-validation EMA weights. float32, 1 thread on a "
              "2-core machine shared with other jobs. Published numbers come from GPU training "
              "for thousands of epochs with wider models; ours are CPU runs of 15 minutes to "
-             "2.6 hours, "
+             "3.4 hours, "
              "so they are far from converged and not a reproduction.", "",
              "| model | molecule | energy MAE (meV) | forces MAE (meV/A) | published E / F | "
              "epochs | train min | parameters |", "|---|---|---|---|---|---|---|---|"]
