@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["resolve_device"]
+__all__ = ["resolve_device", "device_name"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -23,3 +23,8 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device: {name!r} asked for, but torch sees no CUDA device here")
     return device
+
+
+def device_name(device: torch.device) -> str:
+    """What a run's metrics record: the GPU's name, or the device type."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type

@@ -33,7 +33,7 @@ from .._io import atomic_write
 from ..checkpoint import save
 from ..data.image_variants import load_image_dataset
 from ..registry import create
-from ._device import resolve_device
+from ._device import device_name, resolve_device
 from ._run_config import check_unchanged
 
 __all__ = ["to_float", "accuracy", "predict", "shift_consistency", "train_image_classifier",
@@ -235,7 +235,7 @@ def train_image_classifier(dataset: str, model_name: str, *, config: dict | None
         "test_eval_s": time.time() - t_test,
         "train_s_per_step": train_time / max(1, n_steps), "wall_s": time.time() - start,
         "channels_last": channels_last, "threads": torch.get_num_threads(),
-        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type,
+        "device": device_name(dev),
         "command": command, "history": history,
     }
     model = model.cpu()  # the checkpoint loads anywhere

@@ -26,7 +26,7 @@ import torch
 from ..checkpoint import atomic_save, save
 from ..data.atoms import iterate_batches
 from ..models import create
-from ._device import resolve_device
+from ._device import device_name, resolve_device
 from ._mol_data import MolData, load_task_data
 from ._run_config import check_resume, save_run_config
 
@@ -219,8 +219,7 @@ def run_molecules(cfg: dict, out, *, resume: bool = False, command=None) -> dict
         model.train()
         sums: dict[str, float] = {}
         stage = dict(cfg)
-        done = (_progress(cfg, 0, 1, state["train_seconds"]) if cfg["scheduler"] == "cosine_time"
-                else state["epoch"] / cfg["epochs"])
+        done = _progress(cfg, state["epoch"], cfg["epochs"], state["train_seconds"])
         if cfg["final_energy_weight"] is not None and done >= 1.0 - cfg["final_fraction"]:
             stage["energy_weight"] = cfg["final_energy_weight"]  # MACE's second stage
         for idx in iterate_batches(n_train, cfg["batch_size"], shuffle=True):
@@ -246,7 +245,7 @@ def run_molecules(cfg: dict, out, *, resume: bool = False, command=None) -> dict
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v * len(idx) / n_train
         state["epoch"] += 1
-        evalm = create(cfg["model_name"], **cfg["model"]).to(dtype).to(device)
+        evalm = create(cfg["model_name"], **cfg["model"]).to(device, dtype)
         evalm.load_state_dict(ema.shadow)
         val = evaluate_potential(evalm, data, "val", cfg["eval_batch_size"])
         score = val["energy_mae"] + val.get("forces_mae", 0.0)  # meV + meV/A with forces
@@ -276,7 +275,7 @@ def run_molecules(cfg: dict, out, *, resume: bool = False, command=None) -> dict
         if limit is not None and time.perf_counter() - t0 > limit:
             stopped_by_time = True
             break
-    best = create(cfg["model_name"], **cfg["model"]).to(dtype).to(device)
+    best = create(cfg["model_name"], **cfg["model"]).to(device, dtype)
     best.load_state_dict(state["best_state"] or ema.shadow)
     test = evaluate_potential(best, data, "test", cfg["eval_batch_size"])
     best.cpu()  # the exported checkpoint loads anywhere
@@ -293,8 +292,7 @@ def run_molecules(cfg: dict, out, *, resume: bool = False, command=None) -> dict
                "command": list(sys.argv if command is None else command), "seed": cfg["seed"],
                "published": data.published, "config": cfg, "history": state["history"],
                "host": {"torch": str(torch.__version__), "threads": torch.get_num_threads(),
-                        "device": (torch.cuda.get_device_name(device) if device.type == "cuda"
-                                   else "cpu")}}
+                        "device": device_name(device)}}
     extra = json.loads(json.dumps({"task": cfg["task"], "config": cfg, "metrics": {
         k: v for k, v in metrics.items() if k != "history"}}))
     save(best, out / "model.pt", extra=extra)
