@@ -13,17 +13,19 @@ permuting the node axis (``batch`` included) is a symmetry of every model.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
-from symformer.data.graphs import knn_graph
+from symformer.data.graphs import radius_graph
 from symformer.primitives.scatter import scatter_sum
 
 from ._checks import check_integer_dtype, check_point_cloud
 
 __all__ = ["NBODY_IN_TYPES", "EXAMPLE_SYSTEMS", "EXAMPLE_PARTICLES", "EXAMPLE_NODES",
            "example_inputs", "check_nbody_inputs", "fully_connected_edges", "system_edges",
-           "check_neighbors", "MessageGraph"]
+           "check_neighbors", "check_radius", "graph_options", "MessageGraph"]
 
 NBODY_IN_TYPES = {"pos": "node:point", "vel": "node:vector", "charges": "node:scalar",
                   "batch": "node:scalar"}
@@ -104,27 +106,51 @@ def check_neighbors(neighbors) -> None:
                          f"got {neighbors!r}")
 
 
-def system_edges(pos: Tensor, batch: Tensor, neighbors: int | None = None) -> Tensor:
-    """The message-passing graph of the models: complete within each system, or each node's
-    ``neighbors`` nearest nodes of its system (a k-NN graph; the choice is E(3)-invariant and
-    permutation-equivariant for points in general position, so models stay exact).
+def check_radius(radius) -> None:
+    """``ValueError`` naming ``radius`` unless it is None or a positive number."""
+    if radius is not None and (isinstance(radius, bool) or not isinstance(radius, (int, float))
+                               or math.isnan(radius) or radius <= 0):
+        raise ValueError(f"radius: expected None (no cutoff) or a positive number, "
+                         f"got {radius!r}")
+
+
+def graph_options(neighbors, radius) -> tuple[int | None, float | None]:
+    """Checked ``(neighbors, radius)`` of a model's message-passing graph (see
+    :func:`system_edges`); a ``ValueError`` names the bad one."""
+    check_neighbors(neighbors)
+    check_radius(radius)
+    return neighbors, (None if radius is None else float(radius))
+
+
+def system_edges(pos: Tensor, batch: Tensor, neighbors: int | None = None,
+                 radius: float | None = None) -> Tensor:
+    """The message-passing graph of the models, within each system: complete (both None), the
+    nodes closer than ``radius`` (a radius graph), each node's ``neighbors`` nearest nodes (a
+    k-NN graph), or the ``neighbors`` nearest among those closer than ``radius`` (both).
+
+    Radius graphs depend on distances only, so the models stay exactly E(3)- and
+    permutation-equivariant; the k-NN choice is too for points in general position (no ties at
+    the k-th distance). A node with no other node within ``radius`` receives no messages.
 
     Parameters
     ----------
     pos : Tensor, shape (N, 3)
     batch : Tensor, shape (N,), integer >= 0; need not be sorted.
     neighbors : int or None
+    radius : float or None; pairs at distance ``< radius`` are edges.
 
     Returns
     -------
     Tensor, shape (2, E), long; ``[0]`` source j, ``[1]`` target i.
     """
-    check_neighbors(neighbors)
-    if neighbors is None:
+    graph_options(neighbors, radius)
+    if neighbors is None and radius is None:
         return fully_connected_edges(batch)
     batch = batch.long()
-    order = torch.argsort(batch, stable=True)  # knn_graph wants each system's nodes contiguous
-    return order[knn_graph(pos.detach()[order], neighbors, batch[order])]
+    order = torch.argsort(batch, stable=True)  # radius_graph wants each system contiguous
+    cutoff = math.inf if radius is None else radius
+    return order[radius_graph(pos.detach()[order], cutoff, batch[order],
+                              max_num_neighbors=neighbors)]
 
 
 class MessageGraph:

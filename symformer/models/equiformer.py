@@ -102,6 +102,9 @@ class Equiformer(nn.Module):
     neighbors : int or None
         None (default): complete graphs within each system, as published; an int: each node's
         ``neighbors`` nearest nodes only (k-NN graphs, for large systems).
+    radius : float or None
+        None (default): no distance cutoff; a number: only nodes closer than ``radius`` exchange
+        messages (radius graphs; with ``neighbors``, the nearest ones among them).
     alpha_drop, drop_path : float
         Training-time dropout on the attention weights and stochastic depth, one draw per
         system (0, 0): see :class:`EquiformerBlock`.
@@ -111,10 +114,9 @@ class Equiformer(nn.Module):
                  n_layers: int = 3, heads: int = 4, head_channels: int = 4, num_rbf: int = 16,
                  cutoff: float = 6.0, ffn_channels: int | None = None,
                  activation: str = "gate", neighbors: int | None = None,
-                 alpha_drop: float = 0.0, drop_path: float = 0.0):
+                 radius: float | None = None, alpha_drop: float = 0.0, drop_path: float = 0.0):
         super().__init__()
-        _nbody_io.check_neighbors(neighbors)
-        self.neighbors = neighbors
+        self.neighbors, self.radius = _nbody_io.graph_options(neighbors, radius)
         for name, val, low in (("lmax", lmax, 1), ("channels", channels, 1),
                                ("n_layers", n_layers, 0), ("num_rbf", num_rbf, 1)):
             if isinstance(val, bool) or not isinstance(val, int) or val < low:
@@ -137,7 +139,7 @@ class Equiformer(nn.Module):
     def forward(self, pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> Tensor:
         """Predicted positions (N, 3) from flat node inputs (see :mod:`._nbody_io`)."""
         _nbody_io.check_nbody_inputs(pos, vel, charges, batch)
-        edge_index = _nbody_io.system_edges(pos, batch, self.neighbors)  # [2, E]
+        edge_index = _nbody_io.system_edges(pos, batch, self.neighbors, self.radius)  # [2, E]
         src, dst = edge_index
         edge_vec = pos[src] - pos[dst]                                   # [E, 3]
         dist = edge_vec.norm(dim=-1)

@@ -60,13 +60,17 @@ class SE3Transformer(NBodyGraphNet):
     neighbors : int or None
         None (default): complete graphs within each system, as published; an int: each node's
         ``neighbors`` nearest nodes only (k-NN graphs, for large systems).
+    radius : float or None
+        None (default): no distance cutoff; a number: only nodes closer than ``radius`` exchange
+        messages (radius graphs; with ``neighbors``, the nearest ones among them).
     """
 
     def __init__(self, *, channels: int = 16, lmax: int = 2, n_layers: int = 4, heads: int = 2,
                  radial_hidden: int = 32, parity: bool = True, skip: bool = True,
-                 output_scale: float = 0.01, neighbors: int | None = None):
+                 output_scale: float = 0.01, neighbors: int | None = None,
+                 radius: float | None = None):
         super().__init__(channels=channels, lmax=lmax, n_layers=n_layers, min_layers=0,
-                         parity=parity, neighbors=neighbors)
+                         parity=parity, neighbors=neighbors, radius=radius)
         check_int("heads", heads, 1)
         if channels % heads:
             raise ValueError(f"channels: {channels} is not divisible by heads={heads}")

@@ -132,6 +132,9 @@ class Symformer3D(nn.Module):
     neighbors : int or None
         None (default): complete graphs within each system, as published; an int: each node's
         ``neighbors`` nearest nodes only (k-NN graphs, for large systems).
+    radius : float or None
+        None (default): no distance cutoff; a number: only nodes closer than ``radius`` exchange
+        messages (radius graphs; with ``neighbors``, the nearest ones among them).
     galilean, momentum, charge_flip : bool
         Build in Galilean invariance, centre-of-mass motion and global charge-flip invariance
         (module docstring; all True).
@@ -145,11 +148,11 @@ class Symformer3D(nn.Module):
                  n_layers: int = 3, heads: int = 4, head_channels: int = 4, num_rbf: int = 16,
                  cutoff: float = 6.0, ffn_channels: int | None = None, refine: bool = True,
                  galilean: bool = True, momentum: bool = True, charge_flip: bool = True,
-                 neighbors: int | None = None, short_range=(0.1, 0.3, 1.0),
+                 neighbors: int | None = None, radius: float | None = None,
+                 short_range=(0.1, 0.3, 1.0),
                  alpha_drop: float = 0.0, drop_path: float = 0.0):
         super().__init__()
-        _nbody_io.check_neighbors(neighbors)
-        self.neighbors = neighbors
+        self.neighbors, self.radius = _nbody_io.graph_options(neighbors, radius)
         for name, val, low in (("lmax", lmax, 1), ("channels", channels, 1),
                                ("n_layers", n_layers, 1), ("num_rbf", num_rbf, 1)):
             if isinstance(val, bool) or not isinstance(val, int) or val < low:
@@ -199,7 +202,8 @@ class Symformer3D(nn.Module):
     def forward(self, pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> Tensor:
         """Predicted positions (N, 3) from flat node inputs (see :mod:`._nbody_io`)."""
         _nbody_io.check_nbody_inputs(pos, vel, charges, batch)
-        src, dst = edge_index = _nbody_io.system_edges(pos, batch, self.neighbors)  # [2, E]
+        edge_index = _nbody_io.system_edges(pos, batch, self.neighbors, self.radius)  # [2, E]
+        src, dst = edge_index
         if self.galilean or self.momentum:
             n_sys = int(batch.max()) + 1
             mean_vel = scatter_mean(vel, batch, n_sys)[batch]             # [N, 3]

@@ -43,7 +43,8 @@ def check_int(name: str, value, low: int) -> None:
 
 
 def nbody_graph_inputs(pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor,
-                       lmax_sh: int, neighbors: int | None = None) -> tuple:
+                       lmax_sh: int, neighbors: int | None = None,
+                       radius: float | None = None) -> tuple:
     """Checked inputs as graph tensors.
 
     Returns
@@ -52,10 +53,10 @@ def nbody_graph_inputs(pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor,
     sh : Tensor, shape (E, (lmax_sh + 1)^2); length : Tensor, shape (E, 1)
     edge_attr : Tensor, shape (E, 1) — ``c_i c_j``.
     edge_index : Tensor, shape (2, E) — complete within each system, or its k-NN graph with
-    ``neighbors``.
+    ``neighbors`` and/or radius graph with ``radius``.
     """
     _nbody_io.check_nbody_inputs(pos, vel, charges, batch)
-    edge_index = _nbody_io.system_edges(pos, batch, neighbors)           # [2, E]
+    edge_index = _nbody_io.system_edges(pos, batch, neighbors, radius)   # [2, E]
     src, dst = edge_index
     speed = vel.norm(dim=-1)
     x = torch.stack([torch.stack([charges, speed], -1),
@@ -76,10 +77,9 @@ class NBodyGraphNet(nn.Module):
     """
 
     def __init__(self, *, channels: int, lmax: int, n_layers: int, min_layers: int,
-                 parity: bool, neighbors: int | None):
+                 parity: bool, neighbors: int | None, radius: float | None = None):
         super().__init__()
-        _nbody_io.check_neighbors(neighbors)
-        self.neighbors = neighbors
+        self.neighbors, self.radius = _nbody_io.graph_options(neighbors, radius)
         check_int("channels", channels, 2)
         check_int("lmax", lmax, 1)
         check_int("n_layers", n_layers, min_layers)
@@ -88,7 +88,8 @@ class NBodyGraphNet(nn.Module):
     def forward(self, pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> Tensor:
         """pos, vel [N, 3], charges [N], batch [N] (any order) -> predicted positions [N, 3]."""
         x, sh, length, edge_attr, edge_index = nbody_graph_inputs(pos, vel, charges, batch,
-                                                                  2 * self.lmax, self.neighbors)
+                                                                  2 * self.lmax, self.neighbors,
+                                                                  self.radius)
         x = self.trunk(x, sh, length, edge_attr, edge_index)              # [N, (L+1)^2, C]
         out = self.head.propagate(x, sh, length, edge_attr, edge_index)  # [N, 4, 1]
         return pos + self.output_scale * out[:, 1:4, 0]
@@ -120,13 +121,17 @@ class TFN(NBodyGraphNet):
     neighbors : int or None
         None (default): complete graphs within each system, as published; an int: each node's
         ``neighbors`` nearest nodes only (k-NN graphs, for large systems).
+    radius : float or None
+        None (default): no distance cutoff; a number: only nodes closer than ``radius`` exchange
+        messages (radius graphs; with ``neighbors``, the nearest ones among them).
     """
 
     def __init__(self, *, channels: int = 16, lmax: int = 2, n_layers: int = 4,
                  radial_hidden: int = 32, parity: bool = True, aggregate: str = "mean",
-                 output_scale: float = 0.01, neighbors: int | None = None):
+                 output_scale: float = 0.01, neighbors: int | None = None,
+                 radius: float | None = None):
         super().__init__(channels=channels, lmax=lmax, n_layers=n_layers, min_layers=1,
-                         parity=parity, neighbors=neighbors)
+                         parity=parity, neighbors=neighbors, radius=radius)
         common = dict(edge_dim=1, radial_hidden=radial_hidden, parity=parity,
                       aggregate=aggregate)
         layers, acts = [], []

@@ -302,14 +302,17 @@ class TorchMDET(nn.Module):
     neighbors : int or None
         None (default): complete graphs within each system, as published; an int: each node's
         ``neighbors`` nearest nodes only (k-NN graphs, for large systems).
+    radius : float or None
+        None (default): no distance cutoff; a number: only nodes closer than ``radius`` exchange
+        messages (radius graphs; with ``neighbors``, the nearest ones among them).
     """
 
     def __init__(self, *, hidden: int = 64, n_layers: int = 4, heads: int = 8, num_rbf: int = 32,
                  rbf_range: float = 10.0, cutoff: float | None = None,
-                 neighbors: int | None = None):
+                 neighbors: int | None = None,
+                 radius: float | None = None):
         super().__init__()
-        _nbody_io.check_neighbors(neighbors)
-        self.neighbors = neighbors
+        self.neighbors, self.radius = _nbody_io.graph_options(neighbors, radius)
         for name, val, low in (("hidden", hidden, 1), ("n_layers", n_layers, 0),
                                ("heads", heads, 1), ("num_rbf", num_rbf, 1)):
             if isinstance(val, bool) or not isinstance(val, int) or val < low:
@@ -342,7 +345,7 @@ class TorchMDET(nn.Module):
     def forward(self, pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> Tensor:
         """Predicted positions (N, 3) from flat node inputs (see :mod:`._nbody_io`)."""
         _nbody_io.check_nbody_inputs(pos, vel, charges, batch)
-        graph = _nbody_io.MessageGraph(_nbody_io.system_edges(pos, batch, self.neighbors),
+        graph = _nbody_io.MessageGraph(_nbody_io.system_edges(pos, batch, self.neighbors, self.radius),
                                        pos.shape[0])
         rel = graph.pairwise(torch.rsub, pos, pos)  # [E, 3]  r_ij = pos_j - pos_i
         r = _safe_norm(rel, dim=-1)  # [E]

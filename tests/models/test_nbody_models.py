@@ -164,6 +164,44 @@ def test_neighbor_graphs(local_name):
         create(local_name, neighbors=0)
 
 
+@pytest.mark.parametrize("local_name", LOCAL_MODELS)
+def test_radius_graphs(local_name):
+    # A radius beyond every distance is the complete graph; a short one leaves some nodes
+    # without messages and keeps exact E(3) x S_n symmetry (alone and with a k-NN cap).
+    config = SMALL_CONFIGS.get(local_name, {})
+    torch.manual_seed(0)
+    full = create(local_name, **config).double()
+    wide = create(local_name, **config, radius=1e6).double()
+    wide.load_state_dict(full.state_dict())
+    inputs, gen = _example(local_name, full, torch.float64)
+    torch.testing.assert_close(wide(**inputs), full(**inputs), atol=1e-12, rtol=0)
+    for options in ({"radius": 1.5}, {"radius": 2.5, "neighbors": 2}):
+        local = create(local_name, **config, **options).double()
+        out = local(**inputs)
+        assert torch.isfinite(out).all()
+        assert_nbody_equivariant(local, spec(local_name).make_group(local), inputs,
+                                 generator=gen)
+    for bad in (0, -1.0, float("nan"), True, "2"):
+        with pytest.raises(ValueError, match="radius"):
+            create(local_name, radius=bad)
+
+
+def test_system_edges_radius_keeps_the_close_pairs_of_each_system():
+    from symformer.models._nbody_io import system_edges
+    gen = torch.Generator().manual_seed(2)
+    pos = torch.randn(14, 3, generator=gen, dtype=torch.float64)
+    batch = torch.tensor([0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 2, 0, 1])  # unsorted, sizes 6, 6, 2
+    for k in (None, 2):
+        src, dst = system_edges(pos, batch, k, 1.2)
+        for i in range(14):
+            close = [j for j in range(14) if j != i and batch[j] == batch[i]
+                     and float((pos[j] - pos[i]).norm()) < 1.2]
+            if k is not None:
+                close = sorted(close, key=lambda j: float((pos[j] - pos[i]).norm()))[:k]
+            assert sorted(src[dst == i].tolist()) == sorted(close)
+    assert (src != dst).all()
+
+
 def test_system_edges_keep_the_k_nearest_of_each_system():
     from symformer.models._nbody_io import system_edges
     gen = torch.Generator().manual_seed(1)

@@ -20,11 +20,12 @@ class _GeneralGraph(MessageGraph):
         super().__init__(edge_index, num_nodes, allow_regular=False)
 
 
-@pytest.mark.parametrize("neighbors,cutoff", [(None, None), (3, None), (None, 6.0)])
-def test_paths_agree(monkeypatch, neighbors, cutoff):
+@pytest.mark.parametrize("neighbors,cutoff,radius",
+                         [(None, None, None), (3, None, None), (None, 6.0, None), (None, 2.0, 2.0)])
+def test_paths_agree(monkeypatch, neighbors, cutoff, radius):
     torch.manual_seed(0)
     model = TorchMDET(hidden=16, n_layers=2, heads=4, num_rbf=8, cutoff=cutoff,
-                      neighbors=neighbors).double()
+                      neighbors=neighbors, radius=radius).double()
     for p in model.parameters():  # larger than the init so that every term matters
         p.data.normal_(0, 0.3)
     data = systems(4)
@@ -47,13 +48,15 @@ def _grads(out, params):
     return torch.autograd.grad(out, params, allow_unused=True)
 
 
-@pytest.mark.parametrize("neighbors,cutoff", [(None, None), (3, 6.0)])
-def test_blocked_messages_match_small_graph_layout(monkeypatch, neighbors, cutoff):
+@pytest.mark.parametrize("neighbors,cutoff,radius",
+                         [(None, None, None), (3, 6.0, None), (None, 2.0, 2.0)])
+def test_blocked_messages_match_small_graph_layout(monkeypatch, neighbors, cutoff, radius):
     """The contiguous-block message layout of large graphs gives the per-head layout's
-    predictions and gradients (float64)."""
+    predictions and gradients (float64); radius graphs also share the filters of mutual
+    edges there."""
     torch.manual_seed(0)
     model = TorchMDET(hidden=16, n_layers=2, heads=4, num_rbf=8, cutoff=cutoff,
-                      neighbors=neighbors).double()
+                      neighbors=neighbors, radius=radius).double()
     for p in model.parameters():
         p.data.normal_(0, 0.3)
     data = systems(4)
