@@ -153,12 +153,16 @@ def _growth_at(growth: dict, n: int) -> float:
 
 
 def markdown(res: dict) -> str:
-    title = "# N-body cost growth on k-nearest-neighbour graphs, 5 to 1,000 nodes"
+    """The results as markdown; ``res`` may name its own ``title``, ``graph`` (the graph in
+    words) and per-model ``notes`` (radius-graph runs use this writer too)."""
+    title = res.get("title", "# N-body cost growth on k-nearest-neighbour graphs, 5 to 1,000 "
+                             "nodes")
     if res.get("compiled"):
         title += " (both sides through torch.compile)"
+    graph = res.get("graph", f"k = {res.get('neighbors')}")
     lines = [title, "",
              f"{res['date']}; {res['cpu']}; torch {res['torch']}; 1 thread, float32, "
-             f"k = {res['neighbors']}; command `{res['command']}`.", "",
+             f"{graph}; command `{res['command']}`.", "",
              "Median forward+backward time of one system of N particles (ms), peak memory "
              "growth during a step, growth t(N)/t(5), and the time added since N=5, t(N) - t(5) "
              "(ms). Ours and the peer are timed back to back in one process. Target: our growth "
@@ -185,7 +189,7 @@ def markdown(res: dict) -> str:
             lines.append(f"| {n} | " + " | ".join(cells) + " |")
         for sk in r.get("skipped", []):
             lines.append(f"| {sk['nodes']} | skipped: {sk['reason']} | | | | | | | |")
-        notes = NOTES_COMPILED if res.get("compiled") else NOTES
+        notes = res.get("notes", NOTES_COMPILED if res.get("compiled") else NOTES)
         if ours in notes:
             lines += ["", notes[ours]]
         lines.append("")
