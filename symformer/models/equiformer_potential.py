@@ -32,8 +32,8 @@ from ..primitives.wigner import edge_align_rotation
 from ..registry import register
 from .equiformer import EquiformerBlock
 from .mace import BACKBONE_IN_TYPES, ElementIndex, backbone_group, check_backbone_inputs, molecule_example
-from .potential import (POTENTIAL_IN_TYPES, POTENTIAL_OUT_TYPES, Potential,
-                        potential_example_inputs, potential_group)
+from .potential import (FORCES_FLOAT32_TOLERANCE, POTENTIAL_IN_TYPES, POTENTIAL_OUT_TYPES,
+                        Potential, potential_example_inputs, potential_group)
 
 __all__ = ["EquiformerBackbone", "EquiformerPotential"]
 
@@ -126,6 +126,7 @@ class EquiformerBackbone(nn.Module):
 
 @register("equiformer_potential", group=potential_group, in_types=POTENTIAL_IN_TYPES,
           out_types=POTENTIAL_OUT_TYPES, example_inputs=potential_example_inputs,
+          float32_tolerance=FORCES_FLOAT32_TOLERANCE,
           description="Equiformer-style potential (SO(2) attention): energy, "
                       "forces = -dE/dpos, stress",
           tags=("potential", "e3", "attention"))

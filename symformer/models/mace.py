@@ -36,8 +36,8 @@ from symformer.primitives import (bessel_basis, clebsch_gordan, polynomial_cutof
 
 from ..registry import register
 from ._mace_product import SymmetricContraction, path_tensor, symmetric_paths
-from .potential import (POTENTIAL_IN_TYPES, POTENTIAL_OUT_TYPES, Potential,
-                        potential_example_inputs, potential_group)
+from .potential import (FORCES_FLOAT32_TOLERANCE, POTENTIAL_IN_TYPES, POTENTIAL_OUT_TYPES,
+                        Potential, potential_example_inputs, potential_group)
 
 __all__ = ["MACE", "MACEPotential", "MACEInteraction", "SymmetricContraction", "symmetric_paths",
            "path_tensor", "BACKBONE_IN_TYPES", "RadialEmbedding", "EdgeConvolution", "ElementIndex",
@@ -366,6 +366,7 @@ class MACE(AtomicBackbone):
 
 @register("mace", group=potential_group, in_types=POTENTIAL_IN_TYPES,
           out_types=POTENTIAL_OUT_TYPES, example_inputs=potential_example_inputs,
+          float32_tolerance=FORCES_FLOAT32_TOLERANCE,
           description="MACE potential (Batatia et al. 2022): energy, forces = -dE/dpos, stress",
           tags=("potential", "e3", "body-order"))
 class MACEPotential(Potential):

@@ -25,8 +25,8 @@ from symformer.layers.norm import EquivariantRMSNorm
 from ..registry import register
 from .mace import (BACKBONE_IN_TYPES, AtomicBackbone, EdgeConvolution, ElementLinear,
                    backbone_group, molecule_example)
-from .potential import (POTENTIAL_IN_TYPES, POTENTIAL_OUT_TYPES, Potential,
-                        potential_example_inputs, potential_group)
+from .potential import (FORCES_FLOAT32_TOLERANCE, POTENTIAL_IN_TYPES, POTENTIAL_OUT_TYPES,
+                        Potential, potential_example_inputs, potential_group)
 
 __all__ = ["NequIP", "NequIPLayer", "NequIPPotential"]
 
@@ -114,6 +114,7 @@ class NequIP(AtomicBackbone):
 
 @register("nequip", group=potential_group, in_types=POTENTIAL_IN_TYPES,
           out_types=POTENTIAL_OUT_TYPES, example_inputs=potential_example_inputs,
+          float32_tolerance=FORCES_FLOAT32_TOLERANCE,
           description="NequIP/Nequix potential: energy, forces = -dE/dpos, stress",
           tags=("potential", "e3"))
 class NequIPPotential(Potential):

@@ -40,6 +40,18 @@ def test_check_a_registered_layer(capsys):
     assert layers[0] in out and "float64" in out and "FAIL" not in out
 
 
+def test_check_reports_an_entry_alone_as_within_a_longer_list(capsys):
+    # every entry draws its own inputs from --seed: its rows do not depend on what ran before
+    layers = available("layer")[:3]
+    argv = ["check", "--dtype", "float32", "--samples", "1"]
+    assert main([*argv, layers[-1]]) == 0
+    alone = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith(layers[-1] + " ")]
+    assert main([*argv, *layers]) == 0
+    within = [ln.split() for ln in capsys.readouterr().out.splitlines()
+              if ln.startswith(layers[-1] + " ")]
+    assert alone and [ln.split() for ln in alone] == within
+
+
 def test_check_fails_with_exit_1_on_a_broken_model(capsys):
     from torch import nn
 
