@@ -148,42 +148,36 @@ def _takes_neighbors(name):
 LOCAL_MODELS = [n for n in NBODY_MODELS if _takes_neighbors(n)]
 
 
+# option -> (a value giving the complete graph on the example systems, sparser settings,
+# bad values). k = n - 1 neighbours or a radius beyond every distance is the complete graph;
+# sparser graphs (a short radius leaves some nodes without messages) keep exact E(3) x S_n
+# symmetry.
+GRAPH_OPTIONS = {
+    "neighbors": ({"neighbors": 4}, [{"neighbors": 2}], [0]),
+    "radius": ({"radius": 1e6}, [{"radius": 1.5}, {"radius": 2.5, "neighbors": 2}],
+               [0, -1.0, float("nan"), True, "2"]),
+}
+
+
+@pytest.mark.parametrize("option", GRAPH_OPTIONS)
 @pytest.mark.parametrize("local_name", LOCAL_MODELS)
-def test_neighbor_graphs(local_name):
-    # k = n - 1 neighbours is the complete graph; smaller k keeps exact E(3) x S_n symmetry.
+def test_local_graphs(local_name, option):
+    complete, sparser, bad_values = GRAPH_OPTIONS[option]
     config = SMALL_CONFIGS.get(local_name, {})
     torch.manual_seed(0)
     full = create(local_name, **config).double()
-    knn = create(local_name, **config, neighbors=4).double()
-    knn.load_state_dict(full.state_dict())
+    same = create(local_name, **config, **complete).double()
+    same.load_state_dict(full.state_dict())
     inputs, gen = _example(local_name, full, torch.float64)
-    torch.testing.assert_close(knn(**inputs), full(**inputs), atol=1e-12, rtol=0)
-    sparse = create(local_name, **config, neighbors=2).double()
-    assert_nbody_equivariant(sparse, spec(local_name).make_group(sparse), inputs, generator=gen)
-    with pytest.raises(ValueError, match="neighbors"):
-        create(local_name, neighbors=0)
-
-
-@pytest.mark.parametrize("local_name", LOCAL_MODELS)
-def test_radius_graphs(local_name):
-    # A radius beyond every distance is the complete graph; a short one leaves some nodes
-    # without messages and keeps exact E(3) x S_n symmetry (alone and with a k-NN cap).
-    config = SMALL_CONFIGS.get(local_name, {})
-    torch.manual_seed(0)
-    full = create(local_name, **config).double()
-    wide = create(local_name, **config, radius=1e6).double()
-    wide.load_state_dict(full.state_dict())
-    inputs, gen = _example(local_name, full, torch.float64)
-    torch.testing.assert_close(wide(**inputs), full(**inputs), atol=1e-12, rtol=0)
-    for options in ({"radius": 1.5}, {"radius": 2.5, "neighbors": 2}):
+    torch.testing.assert_close(same(**inputs), full(**inputs), atol=1e-12, rtol=0)
+    for options in sparser:
         local = create(local_name, **config, **options).double()
-        out = local(**inputs)
-        assert torch.isfinite(out).all()
+        assert torch.isfinite(local(**inputs)).all()
         assert_nbody_equivariant(local, spec(local_name).make_group(local), inputs,
                                  generator=gen)
-    for bad in (0, -1.0, float("nan"), True, "2"):
-        with pytest.raises(ValueError, match="radius"):
-            create(local_name, radius=bad)
+    for bad in bad_values:
+        with pytest.raises(ValueError, match=option):
+            create(local_name, **{option: bad})
 
 
 def test_system_edges_radius_keeps_the_close_pairs_of_each_system():
