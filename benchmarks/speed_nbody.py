@@ -77,8 +77,9 @@ NOTES = {
             "plus about 20 ms of matrix products and elementwise passes that it does. The "
             "products run near this CPU's peak (about 60 GFLOP/s at 2 threads) and each "
             "elementwise pass is already fused by hand (hand-written backward, slopes kept from "
-            "the forward), so the remaining lever is fewer Python-level operations (a compiled "
-            "layer), not fewer FLOPs.",
+            "the forward), so the remaining lever is fewer Python-level operations, not fewer "
+            "FLOPs. torch.compile of the whole model does not help (36.1 against 33.5 ms eager "
+            "at 2 threads, same process).",
 }
 
 
