@@ -154,7 +154,8 @@ LOCAL_MODELS = [n for n in NBODY_MODELS if _takes_neighbors(n)]
 # symmetry.
 GRAPH_OPTIONS = {
     "neighbors": ({"neighbors": 4}, [{"neighbors": 2}], [0]),
-    "radius": ({"radius": 1e6}, [{"radius": 1.5}, {"radius": 2.5, "neighbors": 2}],
+    "radius": ({"radius": 1e6}, [{"radius": 1.5}, {"radius": 2.5, "neighbors": 2},
+                                 {"radius": 1e-6}],  # the last: no edges at all
                [0, -1.0, float("nan"), True, "2"]),
 }
 
