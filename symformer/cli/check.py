@@ -62,6 +62,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--dtype", choices=tuple(_DTYPES), default="both",
                    help="dtype(s) to check in (default: both)")
     p.add_argument("--samples", type=int, default=4, help="group elements per transformation kind")
-    p.add_argument("--seed", type=int, default=0, help="seed of the example inputs and group elements (each entry starts from it)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the example inputs and group elements (each entry starts from it)")
     p.add_argument("--device", default="cpu", help="where the modules run (cpu, cuda, cuda:N)")
     p.set_defaults(func=run)

@@ -304,8 +304,8 @@ class EGNN(nn.Module):
     def forward(self, pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> Tensor:
         """Predicted positions (N, 3) from flat node inputs (see :mod:`._nbody_io`)."""
         _nbody_io.check_nbody_inputs(pos, vel, charges, batch)
-        graph = _nbody_io.MessageGraph(_nbody_io.system_edges(pos, batch, self.neighbors, self.radius),
-                                       pos.shape[0])
+        edges = _nbody_io.system_edges(pos, batch, self.neighbors, self.radius)  # [2, E]
+        graph = _nbody_io.MessageGraph(edges, pos.shape[0])
         inv_degree = graph.inv_degree(pos.dtype).unsqueeze(-1)  # [N, 1]
         diff = graph.pairwise(torch.sub, pos, pos)  # [E, 3]
         charge_prod = graph.pairwise(torch.mul, charges, charges)  # [E]

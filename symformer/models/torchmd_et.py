@@ -345,8 +345,8 @@ class TorchMDET(nn.Module):
     def forward(self, pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> Tensor:
         """Predicted positions (N, 3) from flat node inputs (see :mod:`._nbody_io`)."""
         _nbody_io.check_nbody_inputs(pos, vel, charges, batch)
-        graph = _nbody_io.MessageGraph(_nbody_io.system_edges(pos, batch, self.neighbors, self.radius),
-                                       pos.shape[0])
+        edges = _nbody_io.system_edges(pos, batch, self.neighbors, self.radius)  # [2, E]
+        graph = _nbody_io.MessageGraph(edges, pos.shape[0])
         rel = graph.pairwise(torch.rsub, pos, pos)  # [E, 3]  r_ij = pos_j - pos_i
         r = _safe_norm(rel, dim=-1)  # [E]
         direction = rel / torch.where(r > 0, r, torch.ones_like(r))[:, None]  # [E, 3]
