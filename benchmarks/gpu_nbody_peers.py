@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -28,38 +27,20 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import gpu_speed as gs  # noqa: E402  (timing helpers)
 import speed_nbody as sb  # noqa: E402
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def peak_mib(step, device: torch.device) -> float | None:
+    """CUDA memory allocated at the peak of one step above what was in use before it (MiB)."""
     if device.type != "cuda":
         return None
-    sync(device)
+    gs.sync(device)
     before = torch.cuda.memory_allocated(device)
     torch.cuda.reset_peak_memory_stats(device)
     step()
-    sync(device)
+    gs.sync(device)
     return (torch.cuda.max_memory_allocated(device) - before) / 2**20
-
-
-def time_pair(steps: dict, device: torch.device, repeats: int) -> dict:
-    for step in steps.values():  # warm-up (kernels, caches, autotuning)
-        for _ in range(3):
-            step()
-    times = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            sync(device)
-            t = time.perf_counter()
-            step()
-            sync(device)
-            times[name].append(time.perf_counter() - t)
-    return {name: 1e3 * statistics.median(v) for name, v in times.items()}
 
 
 def run(device: torch.device, systems: list[int], repeats: int, compile_mode: str | None = None,
@@ -74,7 +55,7 @@ def run(device: torch.device, systems: list[int], repeats: int, compile_mode: st
                 built = {name: sb.build(name)[:2] for name in (ours, peer)}
                 steps = {name: sb.make_step(_compiled(m.to(device), compile_mode), kind, data)
                          for name, (m, kind) in built.items()}
-                ms = time_pair(steps, device, repeats)
+                ms = gs.time_interleaved(steps, device, repeats)  # 3 warm-up calls each
                 peaks = {name: peak_mib(step, device) for name, step in steps.items()}
             except Exception as e:  # noqa: BLE001 (a peer that fails is recorded, not fatal)
                 rows.append({"systems": n_sys, "model": ours, "peer": peer,
@@ -91,7 +72,7 @@ def run(device: torch.device, systems: list[int], repeats: int, compile_mode: st
 
 def _compiled(module, mode: str | None):
     """``module`` itself, or through ``torch.compile`` (``mode`` "default" or another mode); the
-    first steps of :func:`time_pair`'s warm-up compile it."""
+    warm-up calls of the timing compile it."""
     if mode is None:
         return module
     return torch.compile(module, mode=None if mode == "default" else mode)
