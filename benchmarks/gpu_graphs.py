@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import gpu_speed as gs  # noqa: E402  (timing helpers)
 import speed_nbody as sb  # noqa: E402
 
 LOCAL = {"egnn": {"hidden": 16, "n_layers": 2},
@@ -35,11 +35,6 @@ LOCAL = {"egnn": {"hidden": 16, "n_layers": 2},
          "tfn": {"channels": 4, "n_layers": 2, "output_scale": 1.0},
          "torchmd_et": {"hidden": 16, "n_layers": 2, "heads": 4, "num_rbf": 8}}
 OPTIONS = [{"radius": 2.0}, {"neighbors": 8}, {"radius": 3.0, "neighbors": 6}]
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def graphs_agree(device: torch.device) -> list[dict]:
@@ -106,16 +101,8 @@ def et_growth(device: torch.device, nodes: list[int], repeats: int, radius: floa
     for n in nodes:
         data = {k: v.to(device) for k, v in sb.random_system(n, ref).items()}
         step = sb.make_step(model, "ours", data)
-        for _ in range(3):
-            step()
-        times = []
-        for _ in range(repeats):
-            sync(device)
-            t = time.perf_counter()
-            step()
-            sync(device)
-            times.append(time.perf_counter() - t)
-        rows.append({"nodes": n, "median_ms": 1e3 * statistics.median(times)})
+        ms = gs.time_interleaved({"step": step}, device, repeats)["step"]  # 3 warm-up calls
+        rows.append({"nodes": n, "median_ms": ms})
         print(json.dumps(rows[-1]), flush=True)
     base = rows[0]["median_ms"]
     for r in rows:
