@@ -140,14 +140,20 @@ def run(args) -> dict:
                             for name in pair}})
             print(json.dumps({"model": ours, **rows[-1]}), flush=True)
         names = list(pair)
-        growth = {name: {r["nodes"]: r[name]["median_s"] / rows[0][name]["median_s"]
-                         for r in rows} for name in names}
-        # Growth needs at least two sizes; with one the comparison is not measured (None).
-        met = (all(growth[names[0]][n] <= growth[names[1]][n] for n in growth[names[0]])
-               if len(rows) > 1 else None)
+        growth, met = growth_verdict(rows, names[0], names[1])
         results[ours] = {"peer": names[1], "rows": rows, "growth": growth,
                          "target_met": met, "skipped": skipped}
     return results
+
+
+def growth_verdict(rows: list[dict], ours: str, peer: str) -> tuple[dict, bool | None]:
+    """Growth t(N) / t(first N) of both sides, ``{name: {N: growth}}``, and whether ours is no
+    worse at every N (None with a single size: nothing to compare)."""
+    growth = {name: {r["nodes"]: r[name]["median_s"] / rows[0][name]["median_s"] for r in rows}
+              for name in (ours, peer)}
+    met = (all(growth[ours][n] <= growth[peer][n] for n in growth[ours])
+           if len(rows) > 1 else None)
+    return growth, met
 
 
 def _growth_at(growth: dict, n: int) -> float:

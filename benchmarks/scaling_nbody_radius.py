@@ -114,9 +114,7 @@ def run_radius(radius: float, args, ref: dict) -> dict:
                      **{name: {"median_s": med[name], "peak_bytes": peaks[name]["peak_bytes"]}
                         for name in steps}})
         print(json.dumps(rows[-1]), flush=True)
-    growth = {name: {r["nodes"]: r[name]["median_s"] / rows[0][name]["median_s"] for r in rows}
-              for name in (key, PEER)}
-    met = all(growth[key][n] <= growth[PEER][n] for n in growth[key])
+    growth, met = sn.growth_verdict(rows, key, PEER)
     return {key: {"peer": PEER, "radius": radius, "rows": rows, "growth": growth,
                   "target_met": met, "skipped": []}}
 
