@@ -172,10 +172,12 @@ def test_local_graphs(local_name, option):
     inputs, gen = _example(local_name, full, torch.float64)
     torch.testing.assert_close(same(**inputs), full(**inputs), atol=1e-12, rtol=0)
     for options in sparser:
-        local = create(local_name, **config, **options).double()
-        assert torch.isfinite(local(**inputs)).all()
-        assert_nbody_equivariant(local, spec(local_name).make_group(local), inputs,
-                                 generator=gen)
+        for dtype in (torch.float64, torch.float32):  # the harness's tight and loose checks
+            local = create(local_name, **config, **options).to(dtype)
+            typed = {k: v.to(dtype) if v.is_floating_point() else v for k, v in inputs.items()}
+            assert torch.isfinite(local(**typed)).all()
+            assert_nbody_equivariant(local, spec(local_name).make_group(local), typed,
+                                     generator=gen)
     for bad in bad_values:
         with pytest.raises(ValueError, match=option):
             create(local_name, **{option: bad})
