@@ -1,12 +1,15 @@
-"""EGNN's two backward modes on a GPU, against egnn-pytorch: which one a device should default to.
+"""EGNN's execution modes on a GPU, against egnn-pytorch: which one a device should default to.
 
 ``EGNN(fused_backward=True)`` runs each layer as one autograd node with a hand-written backward
 (about seventy operations issued from Python per layer); ``fused_backward=False`` records plain
-operations and lets autograd's C++ engine issue the backward. The CPU default is the fused one
-(``speed_nbody.py``); this script decides the other devices'.
+operations and lets autograd's C++ engine issue the backward; ``dense=True`` lays complete graphs
+of equal-size systems out as ``(B, n, n)`` edge tensors (broadcasts, no gathers or scatters). The
+CPU default is the fused edge-list mode (``speed_nbody.py``); this script decides the other
+devices'.
 
-1. Agreement on the device, float64: predictions and parameter gradients of the two modes, on the
-   complete graphs of the N-body batch and on a radius + k-NN graph.
+1. Agreement on the device, float64: predictions and parameter gradients of the plain and dense
+   modes against the fused one, on the complete graphs of the N-body batch (and plain on a
+   radius + k-NN graph).
 2. Forward+backward per batch of N-body systems (``speed_nbody.make_step``, MSE loss), float32,
    the three models taking turns, median of repeats: eager, and with ``--compile MODE`` all three
    through ``torch.compile`` (``reduce-overhead``: CUDA graphs).
@@ -36,14 +39,20 @@ import speed_nbody as sb  # noqa: E402
 from symformer.models.egnn import EGNN  # noqa: E402
 
 
-def _pair(device: torch.device, dtype=torch.float64, **graph) -> tuple[EGNN, EGNN]:
+MODES = {"egnn fused": {"fused_backward": True, "dense": False},
+         "egnn plain": {"fused_backward": False, "dense": False},
+         "egnn dense": {"dense": True}}
+
+
+def _models(device: torch.device, modes: list[str], dtype=torch.float64, **graph) -> list[EGNN]:
+    """The modes' models with the same weights (larger than the init, so every term matters)."""
     torch.manual_seed(0)
-    fused = EGNN(fused_backward=True, **graph).to(device, dtype)
-    for p in fused.parameters():  # larger than the init, so every term matters
+    models = [EGNN(**MODES[m], **graph).to(device, dtype) for m in modes]
+    for p in models[0].parameters():
         p.data.normal_(0, 0.2)
-    plain = EGNN(fused_backward=False, **graph).to(device, dtype)
-    plain.load_state_dict(fused.state_dict())
-    return fused, plain
+    for m in models[1:]:
+        m.load_state_dict(models[0].state_dict())
+    return models
 
 
 def agreement(device: torch.device, n_systems: int) -> list[dict]:
@@ -54,9 +63,10 @@ def agreement(device: torch.device, n_systems: int) -> list[dict]:
     flat = {"pos": data["pos"].reshape(-1, 3), "vel": data["vel"].reshape(-1, 3),
             "charges": data["charges"].reshape(-1), "batch": batch}
     rows = []
-    for graph in ({}, {"radius": 2.0, "neighbors": 3}):
+    for graph, modes in (({}, ["egnn fused", "egnn plain"]), ({}, ["egnn fused", "egnn dense"]),
+                         ({"radius": 2.0, "neighbors": 3}, ["egnn fused", "egnn plain"])):
         outs, grads = [], []
-        for model in _pair(device, **graph):
+        for model in _models(device, modes, **graph):
             out = model(**flat)
             weights = torch.linspace(-1, 1, out.numel(), device=device,
                                      dtype=out.dtype).view_as(out)
@@ -64,7 +74,8 @@ def agreement(device: torch.device, n_systems: int) -> list[dict]:
                                     allow_unused=True)
             outs.append(out.detach())
             grads.append([x for x in g if x is not None])
-        rows.append({"graph": graph or "complete", "output": gs.rel_error(outs[0], outs[1]),
+        rows.append({"graph": graph or "complete", "modes": f"{modes[1]} vs {modes[0]}",
+                     "output": gs.rel_error(outs[0], outs[1]),
                      "gradients": max(gs.rel_error(a, b) for a, b in zip(*grads))})
         print(json.dumps(rows[-1]), flush=True)
     return rows
@@ -76,9 +87,9 @@ def timing(device: torch.device, systems: list[int], repeats: int,
     for n_sys in systems:
         data = {k: v.to(device) for k, v in sb.nbody_batch(n_sys).items()}
         models = {}
-        for name, fused in (("egnn fused", True), ("egnn plain", False)):
+        for name, options in MODES.items():
             torch.manual_seed(0)
-            models[name] = (EGNN(fused_backward=fused).to(device), "ours")
+            models[name] = (EGNN(**options).to(device), "ours")
         peer, kind, _ = sb.build("egnn-pytorch")
         models["egnn-pytorch"] = (peer.to(device), kind)
         steps = {}
@@ -93,22 +104,26 @@ def timing(device: torch.device, systems: list[int], repeats: int,
 
 
 def markdown(res: dict) -> str:
-    lines = ["# EGNN backward modes on a GPU", "",
+    lines = ["# EGNN execution modes on a GPU", "",
              f"{res['date']}; {res['device_name']}; torch {res['torch']}; command "
              f"`{res['command']}`.", "",
-             "## Agreement of the two modes (float64, relative to the largest entry)", "",
-             "| graph | output | parameter gradients |", "|---|---|---|"]
+             "## Agreement of the modes (float64, relative to the largest entry)", "",
+             "| graph | modes | output | parameter gradients |", "|---|---|---|---|"]
     for r in res["agreement"]:
-        lines.append(f"| {r['graph']} | {r['output']:.1e} | {r['gradients']:.1e} |")
+        lines.append(f"| {r['graph']} | {r.get('modes', 'egnn plain vs egnn fused')} | "
+                     f"{r['output']:.1e} | {r['gradients']:.1e} |")
     lines += ["", f"## Forward+backward per batch, float32, median of {res['repeats']} "
               "alternating repeats (ms)", "",
-              "| systems | compiled | egnn fused | egnn plain | egnn-pytorch | plain vs fused | "
-              "plain vs egnn-pytorch |", "|---|---|---|---|---|---|---|"]
+              "| systems | compiled | egnn fused | egnn plain | egnn dense | egnn-pytorch | "
+              "egnn-pytorch / fused | egnn-pytorch / dense |", "|---|---|---|---|---|---|---|---|"]
     for r in res["timing"]:
-        f, p, q = r["egnn fused"], r["egnn plain"], r["egnn-pytorch"]
-        lines.append(f"| {r['systems']} | {r['compile'] or 'eager'} | {f:.2f} | {p:.2f} | "
-                     f"{q:.2f} | {f / p:.2f}x | {q / p:.2f}x |")
-    lines += ["", "Speed-ups above 1 mean the plain (autograd) mode is faster.", ""]
+        f, p, d, q = (r.get(k) for k in ("egnn fused", "egnn plain", "egnn dense",
+                                         "egnn-pytorch"))
+        cell = (lambda v: "-" if v is None else f"{v:.2f}")  # noqa: E731
+        ratio = (lambda v: "-" if v is None else f"{q / v:.2f}x")  # noqa: E731
+        lines.append(f"| {r['systems']} | {r['compile'] or 'eager'} | {cell(f)} | {cell(p)} | "
+                     f"{cell(d)} | {cell(q)} | {ratio(f)} | {ratio(d)} |")
+    lines += ["", "Ratios above 1 mean ours is faster than egnn-pytorch.", ""]
     return "\n".join(lines)
 
 

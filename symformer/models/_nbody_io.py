@@ -25,7 +25,7 @@ from ._checks import check_integer_dtype, check_point_cloud
 
 __all__ = ["NBODY_IN_TYPES", "EXAMPLE_SYSTEMS", "EXAMPLE_PARTICLES", "EXAMPLE_NODES",
            "example_inputs", "check_nbody_inputs", "fully_connected_edges", "system_edges",
-           "check_neighbors", "check_radius", "graph_options", "MessageGraph"]
+           "check_neighbors", "check_radius", "graph_options", "MessageGraph", "DenseGraph"]
 
 NBODY_IN_TYPES = {"pos": "node:point", "vel": "node:vector", "charges": "node:scalar",
                   "batch": "node:scalar"}
@@ -65,10 +65,13 @@ def check_nbody_inputs(pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor)
         if x.dtype != pos.dtype:
             raise TypeError(f"{name}: expected dtype {pos.dtype} like pos, got {x.dtype}")
     check_integer_dtype("batch", batch)
-    if int(batch.min()) < 0:
+    # One read of four flags: on a GPU each host read waits for the device.
+    negative, *finite = torch.stack([batch.min() < 0] + [torch.isfinite(x).all()
+                                                          for x in (pos, vel, charges)]).tolist()
+    if negative:
         raise ValueError("batch: expected non-negative system indices")
-    for name, x in (("pos", pos), ("vel", vel), ("charges", charges)):
-        if not bool(torch.isfinite(x).all()):
+    for name, ok in zip(("pos", "vel", "charges"), finite):
+        if not ok:
             raise ValueError(f"{name}: contains NaN or infinite values")
 
 
@@ -248,3 +251,72 @@ class MessageGraph:
     def inv_degree(self, dtype: torch.dtype) -> Tensor:
         """``1 / in-degree`` (1 for nodes without incoming edges), shape (N,)."""
         return 1.0 / self.degree.clamp(min=1).to(dtype)
+
+
+class DenseGraph:
+    """The complete graphs of ``B`` systems of ``n`` nodes each, laid out densely: the same
+    interface as :class:`MessageGraph` for the operations plain layers use, with nodes in system
+    order (node ``b n + i`` is node ``i`` of system ``b``) and edge tensors of shape
+    ``(B n n, ...)``, row ``(b, i, j)`` for the edge ``j -> i``.
+
+    The ``n`` self-pairs ``(b, i, i)`` are computed like the other edges (no gather or scatter is
+    needed at all, only broadcasts, which launch far fewer kernels on a GPU) and masked out of
+    every sum, so the results equal those on :class:`MessageGraph`. Costs ``n / (n - 1)`` the
+    arithmetic of the edge list.
+
+    Parameters
+    ----------
+    systems, nodes_per_system : int
+    device : the device of the node tensors.
+    """
+
+    regular = True
+
+    def __init__(self, systems: int, nodes_per_system: int, device=None):
+        self.B, self.n = systems, nodes_per_system
+        self.num_nodes, self.num_edges = systems * nodes_per_system, systems * nodes_per_system ** 2
+        self.k = max(nodes_per_system - 1, 0)
+        self._mask = 1 - torch.eye(nodes_per_system, device=device)  # (n, n), 0 on self-pairs
+
+    def _target(self, t: Tensor) -> Tensor:
+        return t.view(self.B, self.n, 1, *t.shape[1:])
+
+    def source(self, t: Tensor) -> Tensor:
+        """``t[j]`` of every edge: ``(N, ...) -> (B n n, ...)``."""
+        t = t.view(self.B, 1, self.n, *t.shape[1:])
+        return t.expand(self.B, self.n, self.n, *t.shape[3:]).reshape(self.num_edges,
+                                                                      *t.shape[3:])
+
+    def with_target(self, op, t_target: Tensor, t_edge: Tensor) -> Tensor:
+        """``op(t_target[i], t_edge_ij)``: ``(N, ...), (B n n, ...) -> (B n n, ...)``."""
+        t_edge = t_edge.view(self.B, self.n, self.n, *t_edge.shape[1:])
+        return op(self._target(t_target), t_edge).flatten(0, 2)
+
+    def pairwise(self, op, t_target: Tensor, t_source: Tensor) -> Tensor:
+        """``op(t_target[i], t_source[j])``: ``(N, ...), (N, ...) -> (B n n, ...)``."""
+        out = op(self._target(t_target), t_source.view(self.B, 1, self.n, *t_source.shape[1:]))
+        return out.flatten(0, 2)
+
+    def sum(self, t: Tensor) -> Tensor:
+        """``sum_{j != i} t_ij``: ``(B n n, ...) -> (N, ...)``."""
+        t = t.view(self.B, self.n, self.n, *t.shape[1:])
+        mask = self._mask.to(t.dtype).view(1, self.n, self.n, *([1] * (t.dim() - 3)))
+        return (t * mask).sum(2).flatten(0, 1)
+
+    def inv_degree(self, dtype: torch.dtype) -> Tensor:
+        """``1 / (n - 1)`` for every node (1 for single-node systems), shape (N,)."""
+        return torch.full((self.num_nodes,), 1.0 / max(self.k, 1), dtype=dtype,
+                          device=self._mask.device)
+
+    @staticmethod
+    def layout(batch: Tensor) -> tuple[int, int, Tensor | None] | None:
+        """``(B, n, order)`` when every system has the same number ``n`` of nodes, with
+        ``order`` the permutation that sorts the nodes by system (None if already sorted);
+        None when the sizes differ."""
+        sorted_ = (batch[1:] >= batch[:-1]).all().long().view(1)
+        *counts, is_sorted = torch.cat([torch.bincount(batch.long()), sorted_]).tolist()
+        counts = [c for c in counts if c]  # one host read (a GPU waits once)
+        if any(c != counts[0] for c in counts):
+            return None
+        order = None if is_sorted else torch.argsort(batch, stable=True)
+        return len(counts), counts[0], order

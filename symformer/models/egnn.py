@@ -331,17 +331,30 @@ class EGNN(nn.Module):
         layer; first derivatives only). False: plain operations that autograd differentiates
         (fewer kernel launches from Python, so faster on a GPU; supports second derivatives).
         None (default): True on a CPU, False on other devices, decided at each call.
+    dense : bool or None
+        True: complete graphs of equal-size systems are laid out as dense ``(B, n, n)`` edge
+        tensors (:class:`~._nbody_io.DenseGraph`: broadcasts instead of gathers and scatters,
+        far fewer kernel launches on a GPU; plain autograd layers). Batches whose systems
+        differ in size use the edge lists. None (default): dense off the CPU. Needs complete
+        graphs (``neighbors`` and ``radius`` None).
     """
 
     def __init__(self, *, hidden: int = 64, n_layers: int = 4, residual: bool = True,
                  norm_diff: bool = False, tanh: bool = False, neighbors: int | None = None,
-                 radius: float | None = None, fused_backward: bool | None = None):
+                 radius: float | None = None, fused_backward: bool | None = None,
+                 dense: bool | None = None):
         super().__init__()
-        if fused_backward is not None and not isinstance(fused_backward, bool):
-            raise ValueError(f"fused_backward: expected True, False or None, got "
-                             f"{fused_backward!r}")
-        self.fused_backward = fused_backward
+        for name, val in (("fused_backward", fused_backward), ("dense", dense)):
+            if val is not None and not isinstance(val, bool):
+                raise ValueError(f"{name}: expected True, False or None, got {val!r}")
         self.neighbors, self.radius = _nbody_io.graph_options(neighbors, radius)
+        if dense and (neighbors is not None or radius is not None):
+            raise ValueError("dense: dense layouts are for complete graphs; leave neighbors "
+                             "and radius None")
+        if dense and fused_backward:
+            raise ValueError("dense: dense layouts use plain autograd layers; leave "
+                             "fused_backward False or None")
+        self.fused_backward, self.dense = fused_backward, dense
         for name, val, low in (("hidden", hidden, 1), ("n_layers", n_layers, 0)):
             if isinstance(val, bool) or not isinstance(val, int) or val < low:
                 raise ValueError(f"{name}: expected an int >= {low}, got {val!r}")
@@ -353,8 +366,15 @@ class EGNN(nn.Module):
     def forward(self, pos: Tensor, vel: Tensor, charges: Tensor, batch: Tensor) -> Tensor:
         """Predicted positions (N, 3) from flat node inputs (see :mod:`._nbody_io`)."""
         _nbody_io.check_nbody_inputs(pos, vel, charges, batch)
-        edges = _nbody_io.system_edges(pos, batch, self.neighbors, self.radius)  # [2, E]
-        graph = _nbody_io.MessageGraph(edges, pos.shape[0])
+        layout, order = self._dense_layout(pos, batch), None
+        if layout is not None:  # complete graphs of equal size, nodes in system order
+            systems, n, order = layout
+            if order is not None:
+                pos, vel, charges = pos[order], vel[order], charges[order]
+            graph = _nbody_io.DenseGraph(systems, n, pos.device)
+        else:
+            edges = _nbody_io.system_edges(pos, batch, self.neighbors, self.radius)  # [2, E]
+            graph = _nbody_io.MessageGraph(edges, pos.shape[0])
         inv_degree = graph.inv_degree(pos.dtype).unsqueeze(-1)  # [N, 1]
         diff = graph.pairwise(torch.sub, pos, pos)  # [E, 3]
         charge_prod = graph.pairwise(torch.mul, charges, charges)  # [E]
@@ -362,11 +382,18 @@ class EGNN(nn.Module):
         speed = vel.norm(dim=-1, keepdim=True)  # [N, 1]
         h = self.embedding(speed)  # [N, hidden]
         x = pos
-        fused = self.fused_backward if self.fused_backward is not None else \
-            pos.device.type == "cpu"
+        fused = layout is None and (self.fused_backward if self.fused_backward is not None
+                                    else pos.device.type == "cpu")
         for i, layer in enumerate(self.layers):  # the last layer's features are not read
             h, x = layer(h, x, vel, edge_attr, graph, inv_degree,
                          update_h=i + 1 < len(self.layers),
                          h_linear=(speed, self.embedding) if i == 0 else None,
                          fused_backward=fused)
-        return x
+        return x if order is None else x.index_select(0, torch.argsort(order))
+
+    def _dense_layout(self, pos: Tensor, batch: Tensor):
+        """``DenseGraph.layout(batch)`` when the dense layout applies to this call, else None."""
+        dense = self.dense if self.dense is not None else pos.device.type != "cpu"
+        if not dense or self.neighbors is not None or self.radius is not None:
+            return None
+        return _nbody_io.DenseGraph.layout(batch)

@@ -140,6 +140,63 @@ def test_plain_mode_equivariant(dtype):
     assert_nbody_equivariant(model, spec.make_group(model), inputs, generator=gen)
 
 
+def _shuffled(data, seed):
+    perm = torch.randperm(data["pos"].shape[0], generator=torch.Generator().manual_seed(seed))
+    return {k: v[perm] for k, v in data.items()}
+
+
+@pytest.mark.parametrize("case", ["sorted", "shuffled", "single nodes", "unequal sizes"])
+def test_dense_layout_matches_edge_lists(case):
+    # The dense (B, n, n) layout computes self-pairs and masks them out of every sum; values and
+    # gradients must equal the edge-list model's, also for unsorted batches (permuted back) and
+    # single-node systems. Systems of unequal size fall back to edge lists.
+    torch.manual_seed(8)
+    ref = EGNN(hidden=16, n_layers=3, fused_backward=False, dense=False).double()
+    for p in ref.parameters():
+        p.data.normal_(0, 0.2)
+    dense = EGNN(hidden=16, n_layers=3, dense=True).double()
+    dense.load_state_dict(ref.state_dict())
+    data = systems(4, n=1 if case == "single nodes" else 5, seed=4)
+    if case == "unequal sizes":
+        data["batch"][:3] = 4  # sizes 5, 5, 5, 2 and 3 (a new system of 3)
+    if case != "sorted":
+        data = _shuffled(data, 5)
+    assert (ref._dense_layout(data["pos"], data["batch"]) is None
+            and (dense._dense_layout(data["pos"], data["batch"]) is None)
+            == (case == "unequal sizes"))
+    data["pos"].requires_grad_(True)
+    weights = torch.randn_like(data["pos"])
+    grads = []
+    for model in (dense, ref):
+        out = model(**data)
+        inputs = [data["pos"]] + list(model.parameters())
+        grads.append((out, torch.autograd.grad((out * weights).sum(), inputs,
+                                               allow_unused=True)))
+    torch.testing.assert_close(grads[0][0], grads[1][0], rtol=1e-12, atol=1e-12)
+    for a, b in zip(grads[0][1], grads[1][1]):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_dense_layout_equivariant(dtype):
+    # The harness permutes the nodes, so the batches it feeds are unsorted.
+    model = EGNN(hidden=16, n_layers=3, dense=True).to(dtype)
+    spec = registry.spec("egnn")
+    gen = torch.Generator().manual_seed(9)
+    inputs = spec.example_inputs(model, gen, dtype)
+    assert_nbody_equivariant(model, spec.make_group(model), inputs, generator=gen)
+
+
+def test_dense_option_checks():
+    for bad in ({"dense": 1}, {"dense": True, "neighbors": 3}, {"dense": True, "radius": 2.0},
+                {"dense": True, "fused_backward": True}):
+        with pytest.raises(ValueError, match="dense"):
+            EGNN(**bad)
+    assert EGNN()._dense_layout(torch.zeros(5, 3), torch.zeros(5, dtype=torch.long)) is None
+
+
 @pytest.mark.parametrize("graph", [{"radius": 1.5}, {"neighbors": 2, "radius": 2.0}])
 def test_fused_and_plain_agree_on_local_graphs(graph):
     # Irregular graphs (isolated nodes, unequal degrees) take the index_select / index_add paths.
