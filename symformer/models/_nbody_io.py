@@ -87,6 +87,8 @@ def fully_connected_edges(batch: Tensor) -> Tensor:
     Tensor, shape (2, E), long, with ``E = sum_g n_g (n_g - 1)``; ``[0]`` is the source j and
     ``[1]`` the target i (messages flow j -> i), grouped by system in ascending order.
     """
+    if batch.device.type != "cpu":  # sizes depend on values: one copy to the host, not six reads
+        return fully_connected_edges(batch.cpu()).to(batch.device)
     batch = batch.long()
     order = torch.argsort(batch, stable=True)  # nodes grouped by system
     counts = torch.bincount(batch)  # (G,)
@@ -186,10 +188,18 @@ class MessageGraph:
                  keep_order: bool = False):
         src, dst = edge_index[0], edge_index[1]
         self.num_nodes, self.num_edges = num_nodes, src.shape[0]
-        self.degree = torch.bincount(dst, minlength=num_nodes)  # (N,)
-        self.k = int(self.degree[0]) if num_nodes else 0
-        self.regular = allow_regular and self.k > 0 and bool((self.degree == self.k).all())
-        if self.regular and self.num_edges > 1 and not bool((dst[1:] >= dst[:-1]).all()):
+        # index_add, not bincount, and the three flags in one host read: on a GPU every read
+        # of a device value waits for the device.
+        self.degree = torch.zeros(num_nodes, dtype=torch.long, device=dst.device).index_add_(
+            0, dst, torch.ones_like(dst))  # (N,)
+        k, uniform, ordered = 0, False, True
+        if num_nodes:
+            k, uniform, ordered = torch.stack([
+                self.degree[0], (self.degree == self.degree[0]).all().long(),
+                (dst[1:] >= dst[:-1]).all().long()]).tolist()
+        self.k = k
+        self.regular = allow_regular and k > 0 and bool(uniform)
+        if self.regular and self.num_edges > 1 and not ordered:
             if keep_order:
                 self.regular = False
             else:
