@@ -48,6 +48,18 @@ def _add_target_(graph: _nbody_io.MessageGraph, t_edge: Tensor, t_node: Tensor) 
     return t_edge.add_(graph.target(t_node))
 
 
+def _node_weights(w_1, b_1, w_v, b_v, w_n, b_n, update_h: bool):
+    """``(w_cat, b_cat, w_r, w_q)``: the per-node maps of a layer stacked into one product,
+    ``[W_a; W_b; W_v; W_p]`` (``W_p`` only with ``update_h``) with biases ``[b_1, 0, b_v, b_n]``,
+    and the edge-attribute and aggregate blocks ``W_r``, ``W_q`` (see :class:`_Layer`)."""
+    H = w_1.shape[0]
+    w_a, w_b, w_r = w_1.split([H, H, w_1.shape[1] - 2 * H], dim=1)
+    w_p, w_q = w_n.split(H, dim=1)
+    w_cat = torch.cat([w_a, w_b, w_v] + ([w_p] if update_h else []))  # [3-4 H, H]
+    b_cat = torch.cat([b_1, b_1.new_zeros(H), b_v] + ([b_n] if update_h else []))
+    return w_cat, b_cat, w_r, w_q
+
+
 class _Layer(torch.autograd.Function):
     """One :class:`EGCLVel` layer as one autograd node, with a hand-written backward.
 
@@ -77,10 +89,7 @@ class _Layer(torch.autograd.Function):
                 w_c, b_c, w_o, w_v, b_v, w_v2, b_v2, w_n, b_n, w_n2, b_n2, graph, flags):
         update_h, residual, norm_diff, tanh = flags
         H = w_2.shape[0]
-        w_a, w_b, w_r = w_1.split([H, H, w_1.shape[1] - 2 * H], dim=1)
-        w_p, w_q = w_n.split(H, dim=1)
-        w_cat = torch.cat([w_a, w_b, w_v] + ([w_p] if update_h else []))  # [3-4 H, H]
-        b_cat = torch.cat([b_1, b_1.new_zeros(H), b_v] + ([b_n] if update_h else []))
+        w_cat, b_cat, w_r, w_q = _node_weights(w_1, b_1, w_v, b_v, w_n, b_n, update_h)
         w_eff, b_eff = w_cat, b_cat
         if lin_w is not None:
             w_eff, b_eff = torch.mm(w_cat, lin_w), torch.addmv(b_cat, w_cat, lin_b)
@@ -195,14 +204,12 @@ class _Layer(torch.autograd.Function):
 def _layer_autograd(u, lin_w, lin_b, h, x, vel, edge_attr, inv_degree, w_1, b_1, w_2, b_2, w_c,
                     b_c, w_o, w_v, b_v, w_v2, b_v2, w_n, b_n, w_n2, b_n2, graph, flags):
     """The forward of :class:`_Layer` in plain differentiable operations (same arguments and
-    results): autograd records it and runs the backward from C++, which issues fewer, cheaper
-    launches than the hand-written backward's Python on a GPU, and supports second derivatives."""
+    results), which autograd differentiates: second derivatives work, and ``graph`` may be a
+    :class:`~._nbody_io.DenseGraph`. About 10% slower than :class:`_Layer` on a CPU, as fast on
+    a GPU."""
     update_h, residual, norm_diff, tanh = flags
     H = w_2.shape[0]
-    w_a, w_b, w_r = w_1.split([H, H, w_1.shape[1] - 2 * H], dim=1)
-    w_p, w_q = w_n.split(H, dim=1)
-    w_cat = torch.cat([w_a, w_b, w_v] + ([w_p] if update_h else []))  # [3-4 H, H]
-    b_cat = torch.cat([b_1, b_1.new_zeros(H), b_v] + ([b_n] if update_h else []))
+    w_cat, b_cat, w_r, w_q = _node_weights(w_1, b_1, w_v, b_v, w_n, b_n, update_h)
     if lin_w is not None:
         w_cat, b_cat = torch.mm(w_cat, lin_w), torch.addmv(b_cat, w_cat, lin_b)
     t_p, t_q, t_v, *t_s = F.linear(u, w_cat, b_cat).split(H, dim=1)  # [N, H] each
@@ -329,8 +336,8 @@ class EGNN(nn.Module):
         True: each layer is one autograd node with a hand-written backward (fastest on a CPU,
         where it spares about sixty recorded operations and every recomputed ``sigmoid`` per
         layer; first derivatives only). False: plain operations that autograd differentiates
-        (fewer kernel launches from Python, so faster on a GPU; supports second derivatives).
-        None (default): True on a CPU, False on other devices, decided at each call.
+        (as fast on a GPU; supports second derivatives). None (default): True on a CPU, False
+        on other devices, decided at each call.
     dense : bool or None
         True: complete graphs of equal-size systems are laid out as dense ``(B, n, n)`` edge
         tensors (:class:`~._nbody_io.DenseGraph`: broadcasts instead of gathers and scatters,

@@ -129,17 +129,6 @@ def test_fused_backward_option():
         EGNN(fused_backward="yes")
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_plain_mode_equivariant(dtype):
-    # The registered checks cover the CPU default (fused); the plain mode is the default on
-    # other devices, so it is checked here with the same harness: E(3) x S_15.
-    model = EGNN(hidden=16, n_layers=3, fused_backward=False).to(dtype)
-    spec = registry.spec("egnn")
-    gen = torch.Generator().manual_seed(7)
-    inputs = spec.example_inputs(model, gen, dtype)
-    assert_nbody_equivariant(model, spec.make_group(model), inputs, generator=gen)
-
-
 def _shuffled(data, seed):
     perm = torch.randperm(data["pos"].shape[0], generator=torch.Generator().manual_seed(seed))
     return {k: v[perm] for k, v in data.items()}
@@ -180,11 +169,14 @@ def test_dense_layout_matches_edge_lists(case):
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_dense_layout_equivariant(dtype):
-    # The harness permutes the nodes, so the batches it feeds are unsorted.
-    model = EGNN(hidden=16, n_layers=3, dense=True).to(dtype)
+@pytest.mark.parametrize("mode", [{"fused_backward": False, "dense": False}, {"dense": True}])
+def test_gpu_default_modes_equivariant(mode, dtype):
+    # The registered checks cover the CPU default (fused edge lists); the modes other devices
+    # use are checked here with the same harness, E(3) x S_15. It permutes the nodes, so the
+    # dense layout also sees unsorted batches.
+    model = EGNN(hidden=16, n_layers=3, **mode).to(dtype)
     spec = registry.spec("egnn")
-    gen = torch.Generator().manual_seed(9)
+    gen = torch.Generator().manual_seed(7)
     inputs = spec.example_inputs(model, gen, dtype)
     assert_nbody_equivariant(model, spec.make_group(model), inputs, generator=gen)
 
