@@ -82,8 +82,9 @@ NOTES = {
             "at 2 threads, same process). Measured in session 10: float32 matrix products on "
             "this CPU (AMD EPYC, family 23, 2.0 GHz) peak at about 34 GFLOP/s per core with MKL, "
             "oneDNN and OpenBLAS alike (1024^3), and ours reach 32-33 alone; at 2 threads a step "
-            "costs about 10 ms fixed plus 0.2 ms per system (egnn-pytorch about 9 ms plus 0.7), "
-            "so the fixed part caps the ratio at 100 systems. Also tried, no gain: the layers "
+            "costs about 9 ms fixed plus 0.19 ms per system (egnn-pytorch about 7 ms plus 0.63; "
+            "speed_nbody_batch.md), so the fixed part caps the ratio at 100 systems: 2.9x at 200 "
+            "systems, 3.1x at 400, 3.4x in the limit. Also tried, no gain: the layers "
             "compiled with inductor's C++ wrapper (33.9 against 33.4 ms), TorchScript of a "
             "layer's forward (4% per layer), plain autograd layers (fused_backward=False: 34.1 "
             "against 31.2 ms), flushing denormals; OMP_WAIT_POLICY=active gains 3%.",
