@@ -1,6 +1,7 @@
-"""The two edge layouts of the n-body models (``_nbody_io.MessageGraph``): regular graphs
+"""The edge layouts of the n-body models (``_nbody_io.MessageGraph``): regular graphs
 (broadcast targets, sums over a (N, k) view) and general ones (index_select / index_add) give
-the same values, and EGNN gives the same predictions on either path."""
+the same values, and EGNN gives the same predictions on either path; ``DenseGraph`` (complete
+graphs as (B, n, n) edge tensors) against explicit loops."""
 
 import pytest
 import torch
@@ -90,3 +91,45 @@ def test_egnn_unequal_systems_match_separate_runs():
         m = data["batch"] == s
         alone = model(**{k: v[m] for k, v in data.items()})
         torch.testing.assert_close(joint[m], alone, rtol=1e-12, atol=1e-12)
+
+
+def test_dense_graph_against_explicit_loops():
+    # DenseGraph: node b n + i is node i of system b; edge row (b, i, j) is j -> i, self-pairs
+    # included but left out of every sum.
+    from symformer.models._nbody_io import DenseGraph
+    B, n = 3, 4
+    g = torch.Generator().manual_seed(2)
+    graph = DenseGraph(B, n)
+    h = torch.randn(B * n, 2, generator=g, dtype=torch.float64)
+    row = lambda b, i, j: (b * n + i) * n + j  # noqa: E731
+    pairs = graph.pairwise(torch.sub, h, 3 * h)
+    src = graph.source(h)
+    for b in range(B):
+        for i in range(n):
+            for j in range(n):
+                torch.testing.assert_close(pairs[row(b, i, j)], h[b * n + i] - 3 * h[b * n + j])
+                torch.testing.assert_close(src[row(b, i, j)], h[b * n + j])
+    added = graph.with_target(torch.add, h, src)
+    sums = graph.sum(added)
+    for b in range(B):
+        for i in range(n):
+            expected = sum(h[b * n + i] + h[b * n + j] for j in range(n) if j != i)
+            torch.testing.assert_close(sums[b * n + i], expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(graph.inv_degree(torch.float64),
+                               torch.full((B * n,), 1 / (n - 1), dtype=torch.float64))
+    assert DenseGraph(2, 1).inv_degree(torch.float32).tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("batch, expected", [
+    ([0, 0, 1, 1], (2, 2, False)), ([1, 0, 1, 0], (2, 2, True)), ([0, 0, 2, 2], (2, 2, False)),
+    ([0, 0, 0, 1], None), ([3], (1, 1, False))])
+def test_dense_layout_of_batches(batch, expected):
+    from symformer.models._nbody_io import DenseGraph
+    layout = DenseGraph.layout(torch.tensor(batch))
+    if expected is None:
+        assert layout is None
+        return
+    systems_, n, order = layout
+    assert (systems_, n, order is not None) == expected
+    if order is not None:
+        assert torch.tensor(batch)[order].tolist() == sorted(batch)
