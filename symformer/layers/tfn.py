@@ -306,7 +306,8 @@ class TFNConv(GeometricGraphLayer):
         msg = self.kernel(x, sh, length, edge_attr, src)                 # [E, K, C]
         agg = msg.new_zeros(n, *msg.shape[1:]).index_add(0, dst, msg)    # [N, K, C]
         if self.aggregate == "mean":
-            deg = torch.bincount(dst, minlength=n).clamp(min=1).to(x.dtype)
+            # index_add, not bincount, whose output size needs a read from the device
+            deg = x.new_zeros(n).index_add_(0, dst, x.new_ones(dst.shape[0])).clamp(min=1)
             agg = agg / deg[:, None, None]
         out = self.post(agg)
         if self.self_linear is not None:

@@ -120,7 +120,10 @@ def _matmul_rows(x: Tensor, w: Tensor) -> Tensor:
     return torch.matmul(x, w)
 
 
-def _index(rows: tuple[int, ...], device) -> Tensor:
+@lru_cache(maxsize=256)
+def _index(rows: tuple[int, ...], device: torch.device) -> Tensor:
+    """``rows`` as an index tensor on ``device``, made once: on a GPU each new one is a copy
+    from the host that waits for the device. Callers only read it."""
     return torch.tensor(rows, dtype=torch.long, device=device)
 
 
