@@ -123,8 +123,10 @@ def _matmul_rows(x: Tensor, w: Tensor) -> Tensor:
 @lru_cache(maxsize=256)
 def _index(rows: tuple[int, ...], device: torch.device) -> Tensor:
     """``rows`` as an index tensor on ``device``, made once: on a GPU each new one is a copy
-    from the host that waits for the device. Callers only read it."""
-    return torch.tensor(rows, dtype=torch.long, device=device)
+    from the host that waits for the device. Callers only read it. Made outside inference mode
+    even when first asked for inside it, so that later autograd can save it."""
+    with torch.inference_mode(False):
+        return torch.tensor(rows, dtype=torch.long, device=device)
 
 
 def rotate_to_edge(x: Tensor, wigner: Tensor, mmax: int | None = None) -> Tensor:
