@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import torch
 from torch import Tensor
 
+from symformer._cache import tensor_cache
+
 __all__ = ["degree_index", "lmax_of", "check_uniform", "uniform_example"]
 
 
-@lru_cache(maxsize=None)
+@tensor_cache
 def _degree_index(lmax: int) -> tuple[int, ...]:
     return tuple(l for l in range(lmax + 1) for _ in range(2 * l + 1))
 

@@ -27,11 +27,12 @@ equivariance is needed; this layer is therefore not registered with a symmetry g
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from symformer._cache import tensor_cache
 
 from ..primitives.spherical_harmonics import spherical_harmonics
 from ._uniform import check_uniform
@@ -39,7 +40,7 @@ from ._uniform import check_uniform
 __all__ = ["SeparableS2Activation", "s2_grid"]
 
 
-@lru_cache(maxsize=None)
+@tensor_cache
 def _grid64(lmax: int, n_theta: int, n_phi: int) -> tuple[Tensor, Tensor]:
     y, w = np.polynomial.legendre.leggauss(n_theta)
     phi = 2 * math.pi * np.arange(n_phi) / n_phi
@@ -67,7 +68,7 @@ def s2_grid(lmax: int, n_theta: int, n_phi: int, dtype: torch.dtype = torch.floa
     return to_grid.to(dtype=dtype, device=device), from_grid.to(dtype=dtype, device=device)
 
 
-@lru_cache(maxsize=None)
+@tensor_cache
 def _cached_grid(lmax, n_theta, n_phi, dtype, device):
     return s2_grid(lmax, n_theta, n_phi, dtype, device)
 

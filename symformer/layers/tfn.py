@@ -20,11 +20,12 @@ every path (``2 min(l1, l3) + 1`` of them per degree pair) and are SE(3)-equivar
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 from torch import Tensor, nn
+
+from symformer._cache import tensor_cache
 
 from ..registry import register
 from ..primitives import clebsch_gordan, sh_path_list, spherical_harmonics
@@ -36,7 +37,7 @@ __all__ = ["tfn_tables", "edge_geometry", "check_edge_attr", "resize_degrees", "
            "GeometricGraphLayer"]
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def tfn_tables(lmax_in: int, lmax_out: int, parity: bool, dtype: torch.dtype,
                device: torch.device) -> tuple:
     """Stacked CG table of the TFN kernel, cached per (degrees, parity, dtype, device).

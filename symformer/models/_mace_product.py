@@ -18,13 +18,14 @@ at once from the nonzero Clebsch-Gordan entries (one gather, multiply and scatte
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from symformer._cache import tensor_cache
 
 from symformer.primitives import clebsch_gordan
 from symformer.primitives._blocking import block_size
@@ -69,7 +70,7 @@ def _symmetrised(t: np.ndarray, ls: tuple[int, ...]) -> np.ndarray:
     return sum(t.transpose(0, *(1 + i for i in p)) for p in perms) / len(perms)
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def symmetric_paths(lmax_in: int, L: int, nu: int) -> tuple[Path, ...]:
     """Linearly independent symmetric couplings of ``nu`` copies of ``A`` (degrees
     ``0..lmax_in``, parity ``(-1)^l``) into degree ``L`` with parity ``(-1)^L``."""

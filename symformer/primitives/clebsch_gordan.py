@@ -16,13 +16,14 @@ The result equals ``e3nn.o3.wigner_3j(l1, l2, l3)`` entry by entry (same sign), 
 
 from __future__ import annotations
 
-import functools
 from fractions import Fraction
 from math import factorial, sqrt
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from symformer._cache import tensor_cache
 
 __all__ = ["clebsch_gordan", "wigner_3j", "is_triangle"]
 
@@ -68,7 +69,7 @@ def _real_to_complex(l: int) -> np.ndarray:
     return (-1j) ** l * q
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _cg_float64(l1: int, l2: int, l3: int) -> np.ndarray:
     cc = np.zeros((2 * l1 + 1, 2 * l2 + 1, 2 * l3 + 1))
     for m1 in range(-l1, l1 + 1):
@@ -81,7 +82,7 @@ def _cg_float64(l1: int, l2: int, l3: int) -> np.ndarray:
     return c / np.linalg.norm(c)
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _cg_cached(l1: int, l2: int, l3: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     return torch.from_numpy(_cg_float64(l1, l2, l3)).to(dtype=dtype, device=device)
 

@@ -37,11 +37,12 @@ the parity-odd paths (e.g. the cross product). Pass ``None`` for ``W2`` to stay 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from typing import Sequence
 
 import torch
 from torch import Tensor
+
+from symformer._cache import tensor_cache
 
 from .clebsch_gordan import clebsch_gordan
 from .spherical_harmonics import spherical_harmonics
@@ -58,7 +59,7 @@ def _check_degree(name: str, v: int) -> None:
         raise ValueError(f"{name} must be a non-negative int, got {v!r}")
 
 
-@lru_cache(maxsize=None)
+@tensor_cache
 def so2_rows(lmax: int, mmax: int) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
     """Uniform-layout rows of each order: entry ``m`` is ``(rows of +m, rows of -m)`` for
     degrees ``l = m .. lmax`` (for ``m = 0`` both are the ``m = 0`` rows ``l^2 + l``)."""
@@ -75,7 +76,7 @@ def so2_num_coefficients(lmax: int, mmax: int) -> int:
     return sum(lmax - m + 1 for m in range(mmax + 1))
 
 
-@lru_cache(maxsize=None)
+@tensor_cache
 def m_major_rows(lmax: int, mmax: int) -> tuple[int, ...]:
     """Uniform rows in m-major order ``[m=0 | +1 | -1 | +2 | -2 | ...]``, degrees ascending
     within each part; rows with ``|m| > mmax`` are left out."""
@@ -85,14 +86,14 @@ def m_major_rows(lmax: int, mmax: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-@lru_cache(maxsize=None)
+@tensor_cache
 def _gather_back(lmax: int, mmax: int) -> tuple[int, ...]:
     """For each uniform row its m-major position, or that of an appended zero row."""
     pos = {r: k for k, r in enumerate(m_major_rows(lmax, mmax))}
     return tuple(pos.get(r, len(pos)) for r in range((lmax + 1) ** 2))
 
 
-@lru_cache(maxsize=None)
+@tensor_cache
 def _radial_rows(lmax: int, mmax: int) -> tuple[int, ...]:
     """Index of the (l, |m|) coefficient of each m-major row (shared by +m and -m)."""
     out, start = [], 0
@@ -120,13 +121,11 @@ def _matmul_rows(x: Tensor, w: Tensor) -> Tensor:
     return torch.matmul(x, w)
 
 
-@lru_cache(maxsize=256)
+@tensor_cache(maxsize=256)
 def _index(rows: tuple[int, ...], device: torch.device) -> Tensor:
     """``rows`` as an index tensor on ``device``, made once: on a GPU each new one is a copy
-    from the host that waits for the device. Callers only read it. Made outside inference mode
-    even when first asked for inside it, so that later autograd can save it."""
-    with torch.inference_mode(False):
-        return torch.tensor(rows, dtype=torch.long, device=device)
+    from the host that waits for the device. Callers only read it."""
+    return torch.tensor(rows, dtype=torch.long, device=device)
 
 
 def rotate_to_edge(x: Tensor, wigner: Tensor, mmax: int | None = None) -> Tensor:

@@ -15,11 +15,12 @@ polynomials ``Q_l^m(z', r^2) = r^(l-m) d^m P_l / dz^m (z'/r)`` together with
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 from torch import Tensor
+
+from symformer._cache import tensor_cache
 
 __all__ = ["spherical_harmonics", "sh_dim", "NORMALIZATIONS"]
 
@@ -31,7 +32,7 @@ def sh_dim(lmax: int) -> int:
     return (lmax + 1) ** 2
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _tables(lmax: int, normalization: str, dtype: torch.dtype, device: torch.device):
     """Constants of the recursion and of the final gather, cached per (dtype, device).
 

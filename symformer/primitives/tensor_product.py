@@ -14,11 +14,12 @@ out when ``parity=True``. This is the simple reference product; faster backends 
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 from torch import Tensor
+
+from symformer._cache import tensor_cache
 
 from .clebsch_gordan import clebsch_gordan
 
@@ -60,7 +61,7 @@ def _check_paths(paths: list[Path], L1: int, L2: int, Lout: int | None) -> None:
             raise ValueError(f"path {p} violates |l1-l2| <= l3 <= l1+l2")
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _pair_table(l1: int, l2: int, l3s: tuple[int, ...], dtype: torch.dtype,
                 device: torch.device) -> tuple[Tensor, Tensor]:
     """``(T, Ty)``: ``T [d1 d2, S]`` (``S = sum d3``, each CG times ``sqrt(2 l3 + 1)``) and the

@@ -13,11 +13,12 @@ rotation part ``det(R) R``). For ``l = 1``, ``D(R) = R``.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 from torch import Tensor
+
+from symformer._cache import tensor_cache
 
 from .spherical_harmonics import spherical_harmonics
 
@@ -33,7 +34,7 @@ def _fibonacci_sphere(n: int) -> Tensor:
     return torch.stack([r * torch.cos(phi), y, r * torch.sin(phi)], dim=-1)
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _frame(lmax: int, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, tuple[Tensor, ...]]:
     """Points ``X`` (N, 3) and per-degree ``pinv(Y^l(X))^T`` (N, 2l+1); condition numbers < 5."""
     points = _fibonacci_sphere(max(6, 2 * (2 * lmax + 1)))

@@ -13,10 +13,10 @@ irreps list them. Anything else (odd parity, unequal multiplicities, a missing d
 
 from __future__ import annotations
 
-import functools
-
 import torch
 from torch import Tensor
+
+from symformer._cache import tensor_cache
 
 from .irreps import Irreps
 
@@ -53,7 +53,7 @@ def uniform_shape(irreps) -> tuple[int, int]:
     return lmax, counts.pop()
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _gather_index(irreps: Irreps, device: torch.device) -> tuple[Tensor, Tensor]:
     """``(idx, inv)``: ``uniform.flatten()[k] = x[idx[k]]`` and ``x[j] = uniform.flatten()[inv[j]]``."""
     lmax, channels = uniform_shape(irreps)

@@ -16,7 +16,6 @@ images. This matches ``ProductGroup`` products listed in that order (e.g. ``E3()
 
 from __future__ import annotations
 
-import functools
 import itertools
 from typing import Any, Mapping
 
@@ -24,6 +23,8 @@ import e3nn.o3
 import torch
 from scipy.spatial.transform import Rotation
 from torch import Tensor
+
+from symformer._cache import tensor_cache
 
 from symformer.groups.base import Element
 from symformer.groups.types import FieldType, TypeLike, parse_type
@@ -46,7 +47,7 @@ def _su2_generators(l: int) -> Tensor:
                         -0.5j * (raising - lowering)])
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _real_generators(l: int) -> Tensor:
     """e3nn's real-basis so(3) generators of degree l, (3, 2l+1, 2l+1) float64, x y z order."""
     Q = e3nn.o3.change_basis_real_to_complex(l, dtype=torch.float64)

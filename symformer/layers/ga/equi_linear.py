@@ -14,18 +14,19 @@ token instead of ``256 in out`` for a dense 16x16 map per channel pair.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 from torch import Tensor, nn
+
+from symformer._cache import tensor_cache
 
 from symformer.primitives.ga import BLADE, GRADES, PGA
 
 __all__ = ["EquiLinear", "basis_maps"]
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _basis(dtype: torch.dtype, device: torch.device) -> Tensor:
     gp = PGA.cayley(torch.float64)
     grade = PGA.table("grade")  # (5, 16)
@@ -119,7 +120,7 @@ class EquiLinear(nn.Module):
                 scalar.reshape(*lead, self.out_s))
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _structure(device: torch.device) -> dict[str, Tensor]:
     """Index tables of the nine maps: the basis index of each blade's grade projection; for the
     8 blades with e0, their source blade k' (e0 k' = sign * blade) and the e0-map index."""

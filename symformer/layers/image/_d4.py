@@ -18,10 +18,10 @@ with it.
 
 from __future__ import annotations
 
-import functools
-
 import torch
 from torch import Tensor
+
+from symformer._cache import tensor_cache
 
 __all__ = ["ORDER", "elements", "act_image", "matrices", "irreps_matrices", "regular_basis",
            "cayley_table", "inverse_table"]
@@ -42,7 +42,7 @@ def act_image(x: Tensor, e: int) -> Tensor:
     return torch.rot90(x, k, dims=(-2, -1))
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _matrices64() -> Tensor:
     out = []
     for k, f in elements():
@@ -57,7 +57,7 @@ def matrices(dtype: torch.dtype = torch.float64) -> Tensor:
     return _matrices64().to(dtype)
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _irreps64() -> Tensor:
     M = _matrices64()
     out = torch.zeros(ORDER, 8, 8, dtype=torch.float64)
@@ -77,7 +77,7 @@ def irreps_matrices(dtype: torch.dtype = torch.float64,
     return _irreps64().to(dtype=dtype, device=device)
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _regular64() -> Tensor:
     M = _matrices64()
     Q = torch.zeros(8, ORDER, dtype=torch.float64)
@@ -97,7 +97,7 @@ def regular_basis(dtype: torch.dtype = torch.float64,
     return _regular64().to(dtype=dtype, device=device)
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def cayley_table() -> tuple[tuple[int, ...], ...]:
     """``table[a][b]`` = index of the product ``a b`` (apply b first)."""
     M = _matrices64()
@@ -106,7 +106,7 @@ def cayley_table() -> tuple[tuple[int, ...], ...]:
                        for b in range(ORDER)) for a in range(ORDER))
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def inverse_table() -> tuple[int, ...]:
     """``inv[a]`` = index of ``a^{-1}``."""
     t = cayley_table()

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from symformer._cache import tensor_cache
+
 __all__ = ["Algebra", "blade_product"]
 
 
@@ -150,6 +152,6 @@ class Algebra:
         return self.table("gp", dtype, device)
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _cached(algebra: Algebra, name: str, dtype: torch.dtype, device: torch.device) -> Tensor:
     return torch.as_tensor(algebra._tables[name], dtype=dtype, device=device)

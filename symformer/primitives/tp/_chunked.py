@@ -12,10 +12,10 @@ chunked as well, with no reductions over a broadcast axis, and double backward c
 
 from __future__ import annotations
 
-import functools
-
 import torch
 from torch import Tensor
+
+from symformer._cache import tensor_cache
 
 from .._blocking import block_size
 from ._bilinear import PermutedBilinear
@@ -38,7 +38,7 @@ class DenseTable:
         self.table = table.to(torch.float64)
 
     @run_eagerly  # constant tables: built once, opaque to the compiler
-    @functools.lru_cache(maxsize=None)
+    @tensor_cache
     def matrix(self, perm: tuple[int, int, int], dtype: torch.dtype,
                device: torch.device) -> Tensor:
         t = self.table.permute(*perm)

@@ -16,10 +16,10 @@ of :mod:`._chunked` instead (see :func:`takes_chunked`).
 
 from __future__ import annotations
 
-import functools
-
 import torch
 from torch import Tensor
+
+from symformer._cache import tensor_cache
 
 from ._chunked import DenseTable, chunked_product
 from ._eager import run_eagerly
@@ -108,7 +108,7 @@ def componentwise_applies(spec: TensorProductSpec) -> bool:
 
 
 @run_eagerly  # constant tables: built once, opaque to the compiler
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _transposed(spec: TensorProductSpec, dtype: torch.dtype, device: torch.device):
     """``group_tables`` with each table transposed to ``[sum d3, d1 d2]`` (contiguous)."""
     return tuple((a, b, ks, table.t().contiguous())
@@ -116,7 +116,7 @@ def _transposed(spec: TensorProductSpec, dtype: torch.dtype, device: torch.devic
 
 
 @run_eagerly  # constant tables: built once, opaque to the compiler
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _graded(spec: TensorProductSpec) -> tuple[GradedTable | None, ...]:
     """Per input pair of ``group_tables``: its graded table, or None where the dense one runs."""
     out = []
@@ -128,7 +128,7 @@ def _graded(spec: TensorProductSpec) -> tuple[GradedTable | None, ...]:
 
 
 @run_eagerly  # constant tables: built once, opaque to the compiler
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _dense(spec: TensorProductSpec, dtype: torch.dtype) -> tuple[DenseTable | None, ...]:
     """Per input pair of ``group_tables``: its chunked-kernel table, or None."""
     out = []

@@ -17,10 +17,10 @@ ones per path.
 
 from __future__ import annotations
 
-import functools
-
 import torch
 from torch import Tensor
+
+from symformer._cache import tensor_cache
 
 from ._eager import run_eagerly
 from ..clebsch_gordan import clebsch_gordan
@@ -36,7 +36,7 @@ def fused_applies(spec: TensorProductSpec) -> bool:
 
 
 @run_eagerly  # constant tables: built once, opaque to the compiler
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _tables(spec: TensorProductSpec, dtype: torch.dtype, device: torch.device):
     """``(C, D_out, n_weighted, groups, idx_out)`` with ``groups`` one ``(a, T_a [K2, S_a d1],
     weight slot [S_a], output column [S_a])`` per term of x that some instruction reads."""

@@ -22,11 +22,12 @@ permutation, so the backward runs this kernel too and double backward comes for 
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
+
+from symformer._cache import tensor_cache
 
 from .._blocking import block_size
 from ._bilinear import PermutedBilinear
@@ -139,7 +140,7 @@ class GradedTable:
         self.table, self.grades = t, (list(g1), list(g2), g3)
 
     @run_eagerly  # constant plans: built once, opaque to the compiler
-    @functools.lru_cache(maxsize=None)
+    @tensor_cache
     def plan(self, perm: tuple[int, int, int], dtype: torch.dtype, device: torch.device) -> _Plan:
         return _build(self.table.permute(*perm).contiguous(), self.grades[perm[0]],
                       self.grades[perm[1]], dtype, device)

@@ -21,10 +21,10 @@ Applies to ``uuu`` specs and to ``uvu`` specs whose y terms have one copy (edge 
 
 from __future__ import annotations
 
-import functools
-
 import torch
 from torch import Tensor
+
+from symformer._cache import tensor_cache
 
 from ._eager import run_eagerly
 from ..clebsch_gordan import clebsch_gordan
@@ -63,7 +63,7 @@ def _pattern(l1: int, l2: int, l3: int) -> tuple[str, Tensor]:
 
 
 @run_eagerly  # constant plan: built once, opaque to the compiler
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _plan(spec: TensorProductSpec) -> tuple[tuple[int, int, int, str, float, int | None], ...]:
     """Per instruction ``(i_in1, i_in2, i_out, op, constant, weight slot or None)``."""
     plan, slot = [], 0

@@ -3,10 +3,10 @@ of :mod:`.cg` and the component-major kernel of :mod:`._componentwise`)."""
 
 from __future__ import annotations
 
-import functools
-
 import torch
 from torch import Tensor
+
+from symformer._cache import tensor_cache
 
 from ..clebsch_gordan import clebsch_gordan
 from ._eager import run_eagerly
@@ -16,7 +16,7 @@ __all__ = ["group_tables"]
 
 
 @run_eagerly  # constant tables: built once, opaque to the compiler
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def group_tables(spec: TensorProductSpec, dtype: torch.dtype,
                  device: torch.device) -> tuple[tuple[int, int, tuple[int, ...], Tensor], ...]:
     """Per input pair: ``(i_in1, i_in2, instruction indices, table [d1 d2, sum d3], table_y

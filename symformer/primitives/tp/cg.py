@@ -12,11 +12,12 @@ patterns contract the weights first (``uvu``) or use one einsum per instruction 
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 from torch import Tensor
+
+from symformer._cache import tensor_cache
 
 from ._fused import fused_applies, fused_tensor_product
 from ._componentwise import componentwise_applies, componentwise_tensor_product
@@ -44,7 +45,7 @@ def flatten_lead(t: Tensor, batch: torch.Size) -> Tensor:
     return t.reshape(-1, t.shape[-1])
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _kernel(spec: TensorProductSpec) -> str:
     """Which kernel runs ``spec`` (decided once per spec, not on every call)."""
     if small_applies(spec):

@@ -19,11 +19,11 @@ residual; the measured errors are in ``benchmarks/results/tensor_product.md``.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import torch
 from torch import Tensor
+
+from symformer._cache import tensor_cache
 
 from ._eager import run_eagerly
 from ..clebsch_gordan import clebsch_gordan
@@ -38,7 +38,7 @@ def cp_available(spec: TensorProductSpec) -> bool:
     return uniform_shape_of(spec) is not None
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def cp_decompose(l1: int, l2: int, l3: int, rank: int) -> tuple[np.ndarray, ...]:
     """``(a [d1, R], b [d2, R], c [d3, R], relative residual)`` of ``clebsch_gordan(l1, l2,
     l3)`` (float64)."""
@@ -92,7 +92,7 @@ def cp_residuals(paths, rank: int | None = None) -> list[float]:
 
 
 @run_eagerly  # constant tables: built once, opaque to the compiler
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _factors(paths: tuple, L1: int, L2: int, Lout: int, rank: int | None, dtype, device):
     cols_a, cols_b, cols_c, owner = [], [], [], []
     for p, (l1, l2, l3) in enumerate(paths):

@@ -22,9 +22,9 @@ specs, otherwise ``cg``. ``cp`` is never chosen automatically.
 
 from __future__ import annotations
 
-import functools
-
 from torch import Tensor
+
+from symformer._cache import tensor_cache
 
 from ._uniform import uniform_shape_of
 from .cg import broadcast_lead, cg_tensor_product_spec, flatten_lead
@@ -39,7 +39,7 @@ __all__ = ["BACKENDS", "available_backends", "choose_backend", "tensor_product"]
 BACKENDS = ("cg", "so2", "grid", "gaunt", "cp")
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _available(spec: TensorProductSpec) -> tuple[str, ...]:
     checks = {"cg": True, "so2": so2_available(spec), "grid": grid_available(spec),
               "gaunt": gaunt_available(spec), "cp": cp_available(spec)}

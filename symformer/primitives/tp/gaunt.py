@@ -18,12 +18,13 @@ O(L^4) per channel like the grid product; step 2 is O(L^2 log L).
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from symformer._cache import tensor_cache
 
 from ._eager import run_eagerly
 from ..spherical_harmonics import spherical_harmonics
@@ -42,7 +43,7 @@ def _torus_points(theta: np.ndarray, phi: np.ndarray) -> Tensor:
     return torch.from_numpy(pts.reshape(-1, 3))
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _to_fourier64(L: int, M: int) -> np.ndarray:
     """``A [(L+1)^2, M, M]`` complex: Fourier coefficients of each harmonic, at ``(u mod M,
     v mod M)``."""
@@ -57,7 +58,7 @@ def _to_fourier64(L: int, M: int) -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _from_fourier64(Lout: int, D: int, M: int) -> np.ndarray:
     """``B [(Lout+1)^2, M, M]``: ``(1/4 pi) integral e^{i (u theta + v phi)} Y_k`` for
     ``|u|, |v| <= D``, at ``(u mod M, v mod M)``."""
@@ -78,7 +79,7 @@ def _from_fourier64(Lout: int, D: int, M: int) -> np.ndarray:
 
 
 @run_eagerly  # constant tables: built once, opaque to the compiler
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _tables(L1: int, L2: int, Lout: int, dtype: torch.dtype, device: torch.device):
     M = 2 * (L1 + L2) + 1
     cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64

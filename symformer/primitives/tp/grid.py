@@ -19,12 +19,13 @@ channel, run at matrix-multiply speed.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from symformer._cache import tensor_cache
 
 from ._eager import run_eagerly
 from ..clebsch_gordan import clebsch_gordan
@@ -36,7 +37,7 @@ __all__ = ["sphere_grid", "gaunt_path_weight", "gaunt_paths", "gaunt_spec", "gri
            "grid_product", "grid_tensor_product"]
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _grid64(degree: int) -> tuple[Tensor, Tensor]:
     n_t, n_p = degree // 2 + 1, degree + 1
     t, wt = np.polynomial.legendre.leggauss(n_t)
@@ -56,7 +57,7 @@ def sphere_grid(degree: int) -> tuple[Tensor, Tensor]:
     return _grid64(degree)
 
 
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def gaunt_path_weight(l1: int, l2: int, l3: int) -> float:
     """``w`` with ``(1/4 pi) integral Y^l1_i Y^l2_j Y^l3_k = w * CG[i, j, k]`` (0 when
     ``l1 + l2 + l3`` is odd)."""
@@ -109,7 +110,7 @@ def grid_available(spec: TensorProductSpec) -> bool:
 
 
 @run_eagerly  # constant tables: built once, opaque to the compiler
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _tables(L1: int, L2: int, Lout: int, dtype: torch.dtype,
             device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
     pts, w = sphere_grid(L1 + L2 + Lout)

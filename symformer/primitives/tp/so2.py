@@ -23,11 +23,12 @@ to recover the edge direction when ``edge_vec`` is not given.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 from torch import Tensor
+
+from symformer._cache import tensor_cache
 
 from .._blocking import block_size
 from ._eager import run_eagerly
@@ -50,7 +51,7 @@ def so2_available(spec: TensorProductSpec) -> bool:
 
 
 @run_eagerly  # constant tables: built once, opaque to the compiler
-@functools.lru_cache(maxsize=None)
+@tensor_cache
 def _pair_tables(paths: tuple[tuple[int, int, int], ...], coefs: tuple[float, ...],
                  dtype: torch.dtype, device: torch.device):
     """The edge-frame map grouped by degree pair ``(l1, l3)``.
