@@ -165,18 +165,3 @@ def test_bad_arguments():
         so2_linear(torch.randn(3, 8, 2), [torch.randn(4, 6)], 2)
     with pytest.raises(ValueError, match="path_weights"):
         cg_to_so2_weights([(0, 0, 0)], torch.randn(2, 3), 1, 1)
-
-
-def test_cached_row_indices_survive_inference_mode():
-    # The SO(2) row indices are cached per device; one first made inside torch.inference_mode
-    # must still be usable where autograd saves it for the backward.
-    from symformer.models import create
-    from symformer.models._nbody_io import example_inputs
-    from symformer.primitives import so2
-    so2._index.cache_clear()
-    model = create("equiformer", channels=8, n_layers=1, heads=2)
-    inputs = example_inputs(model, torch.Generator().manual_seed(0), torch.float32)
-    with torch.inference_mode():
-        model(**inputs)
-    model(**inputs).sum().backward()  # raised "Inference tensors cannot be saved" before
-    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
