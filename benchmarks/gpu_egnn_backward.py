@@ -147,10 +147,7 @@ def main(argv=None) -> None:
            "agreement": agreement(device, 20), "timing": []}
     for mode in [None, *args.compile]:
         res["timing"] += timing(device, args.systems, args.repeats, mode)
-    out = Path(args.out)
-    out.write_text(json.dumps(res, indent=1))
-    out.with_suffix(".md").write_text(markdown(res))
-    print(markdown(res))
+    sb.save_results(args.out, res, markdown)
 
 
 if __name__ == "__main__":

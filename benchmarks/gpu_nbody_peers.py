@@ -124,10 +124,7 @@ def main(argv=None) -> None:
            "torch": torch.__version__, "repeats": args.repeats, "compile": args.compile,
            "command": " ".join(["python", "benchmarks/gpu_nbody_peers.py", *sys.argv[1:]]),
            "rows": run(device, args.systems, args.repeats, args.compile, args.models)}
-    out = Path(args.out)
-    out.write_text(json.dumps(res, indent=1))
-    out.with_suffix(".md").write_text(markdown(res))
-    print(markdown(res))
+    sb.save_results(args.out, res, markdown)
 
 
 if __name__ == "__main__":

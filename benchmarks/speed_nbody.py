@@ -489,9 +489,19 @@ def main(argv=None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.merge and out.exists():
         res = merge(json.loads(out.read_text()), res)
-    out.write_text(json.dumps(res, indent=1) + "\n")
-    out.with_suffix(".md").write_text(markdown(res))
+    save_results(out, res, markdown, echo=False)
     print(f"wrote {out} and {out.with_suffix('.md')}", file=sys.stderr)
+
+
+def save_results(out, res: dict, render, echo: bool = True) -> None:
+    """``res`` as JSON at ``out`` and ``render(res)`` as markdown beside it (``.md``); the
+    markdown is printed too unless ``echo`` is False."""
+    out = Path(out)
+    out.write_text(json.dumps(res, indent=1) + "\n")
+    text = render(res)
+    out.with_suffix(".md").write_text(text)
+    if echo:
+        print(text)
 
 
 if __name__ == "__main__":

@@ -88,10 +88,7 @@ def main(argv=None) -> None:
     res["fits"] = {str(t): {n: fit([r["systems"] for r in res["rows"] if r["threads"] == t],
                                    [r[n] for r in res["rows"] if r["threads"] == t])
                             for n in PAIR} for t in args.threads}
-    out = Path(args.out)
-    out.write_text(json.dumps(res, indent=1))
-    out.with_suffix(".md").write_text(markdown(res))
-    print(markdown(res))
+    sb.save_results(args.out, res, markdown)
 
 
 if __name__ == "__main__":
