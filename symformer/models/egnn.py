@@ -340,10 +340,10 @@ class EGNN(nn.Module):
         on other devices, decided at each call.
     dense : bool or None
         True: complete graphs of equal-size systems are laid out as dense ``(B, n, n)`` edge
-        tensors (:class:`~._nbody_io.DenseGraph`: broadcasts instead of gathers and scatters,
-        far fewer kernel launches on a GPU; plain autograd layers). Batches whose systems
-        differ in size use the edge lists. None (default): dense off the CPU. Needs complete
-        graphs (``neighbors`` and ``radius`` None).
+        tensors (:class:`~._nbody_io.DenseGraph`: broadcasts instead of gathers and scatters;
+        on an H200 4% faster eager, 20% with CUDA graphs; plain autograd layers). Batches whose
+        systems differ in size use the edge lists. None (default): dense off the CPU unless
+        ``fused_backward=True``. Needs complete graphs (``neighbors`` and ``radius`` None).
     """
 
     def __init__(self, *, hidden: int = 64, n_layers: int = 4, residual: bool = True,
@@ -400,7 +400,8 @@ class EGNN(nn.Module):
 
     def _dense_layout(self, pos: Tensor, batch: Tensor):
         """``DenseGraph.layout(batch)`` when the dense layout applies to this call, else None."""
-        dense = self.dense if self.dense is not None else pos.device.type != "cpu"
+        dense = self.dense if self.dense is not None else \
+            pos.device.type != "cpu" and self.fused_backward is not True
         if not dense or self.neighbors is not None or self.radius is not None:
             return None
         return _nbody_io.DenseGraph.layout(batch)

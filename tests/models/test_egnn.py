@@ -186,7 +186,11 @@ def test_dense_option_checks():
                 {"dense": True, "fused_backward": True}):
         with pytest.raises(ValueError, match="dense"):
             EGNN(**bad)
-    assert EGNN()._dense_layout(torch.zeros(5, 3), torch.zeros(5, dtype=torch.long)) is None
+    batch = torch.zeros(5, dtype=torch.long)
+    assert EGNN()._dense_layout(torch.zeros(5, 3), batch) is None  # CPU default: edge lists
+    meta = torch.zeros(5, 3, device="meta")  # any device other than the CPU: dense by default
+    assert EGNN()._dense_layout(meta, batch) == (1, 5, None)
+    assert EGNN(fused_backward=True)._dense_layout(meta, batch) is None
 
 
 @pytest.mark.parametrize("graph", [{"radius": 1.5}, {"neighbors": 2, "radius": 2.0}])
