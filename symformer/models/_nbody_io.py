@@ -270,23 +270,21 @@ class DenseGraph:
     ``(B n n, ...)``, row ``(b, i, j)`` for the edge ``j -> i``.
 
     The ``n`` self-pairs ``(b, i, i)`` are computed like the other edges (no gather or scatter is
-    needed at all, only broadcasts, which launch far fewer kernels on a GPU) and masked out of
-    every sum, so the results equal those on :class:`MessageGraph`. Costs ``n / (n - 1)`` the
-    arithmetic of the edge list.
+    needed, only broadcasts) and masked out of every sum, so the results equal those on
+    :class:`MessageGraph`. Costs ``n / (n - 1)`` the arithmetic of the edge list.
 
     Parameters
     ----------
     systems, nodes_per_system : int
-    device : the device of the node tensors.
+    dtype, device : those of the node tensors.
     """
 
-    regular = True
-
-    def __init__(self, systems: int, nodes_per_system: int, device=None):
+    def __init__(self, systems: int, nodes_per_system: int, dtype=torch.float32, device=None):
         self.B, self.n = systems, nodes_per_system
         self.num_nodes, self.num_edges = systems * nodes_per_system, systems * nodes_per_system ** 2
         self.k = max(nodes_per_system - 1, 0)
-        self._mask = 1 - torch.eye(nodes_per_system, device=device)  # (n, n), 0 on self-pairs
+        # (n, n), 0 on the self-pairs
+        self._mask = 1 - torch.eye(nodes_per_system, dtype=dtype, device=device)
 
     def _target(self, t: Tensor) -> Tensor:
         return t.view(self.B, self.n, 1, *t.shape[1:])
@@ -310,7 +308,7 @@ class DenseGraph:
     def sum(self, t: Tensor) -> Tensor:
         """``sum_{j != i} t_ij``: ``(B n n, ...) -> (N, ...)``."""
         t = t.view(self.B, self.n, self.n, *t.shape[1:])
-        mask = self._mask.to(t.dtype).view(1, self.n, self.n, *([1] * (t.dim() - 3)))
+        mask = self._mask.view(1, self.n, self.n, *([1] * (t.dim() - 3)))
         return (t * mask).sum(2).flatten(0, 1)
 
     def inv_degree(self, dtype: torch.dtype) -> Tensor:

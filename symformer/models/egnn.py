@@ -378,7 +378,7 @@ class EGNN(nn.Module):
             systems, n, order = layout
             if order is not None:
                 pos, vel, charges = pos[order], vel[order], charges[order]
-            graph = _nbody_io.DenseGraph(systems, n, pos.device)
+            graph = _nbody_io.DenseGraph(systems, n, pos.dtype, pos.device)
         else:
             edges = _nbody_io.system_edges(pos, batch, self.neighbors, self.radius)  # [2, E]
             graph = _nbody_io.MessageGraph(edges, pos.shape[0])

@@ -99,7 +99,7 @@ def test_dense_graph_against_explicit_loops():
     from symformer.models._nbody_io import DenseGraph
     B, n = 3, 4
     g = torch.Generator().manual_seed(2)
-    graph = DenseGraph(B, n)
+    graph = DenseGraph(B, n, torch.float64)
     h = torch.randn(B * n, 2, generator=g, dtype=torch.float64)
     row = lambda b, i, j: (b * n + i) * n + j  # noqa: E731
     pairs = graph.pairwise(torch.sub, h, 3 * h)
