@@ -17,6 +17,8 @@ The prediction is the final ``x``. Equivariant to E(3) acting on ``pos`` (points
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -24,6 +26,7 @@ from torch.nn import functional as F
 from symformer.groups import E3, Symmetric
 
 from . import _nbody_io
+from .. import _cpp
 from ..registry import register
 
 __all__ = ["EGNN", "EGCLVel"]
@@ -201,6 +204,78 @@ class _Layer(torch.autograd.Function):
                 g_bn2, None, None)
 
 
+class _CompiledLayer(torch.autograd.Function):
+    """:class:`_Layer` with its forward and backward in C++ (``csrc/egnn_layer.cpp``, compiled at
+    first use by :mod:`symformer._cpp`): the same operations without the interpreter's cost per
+    operation, which on a CPU is much of a small batch's step. With several :class:`_Chunks`, each
+    thread runs the whole layer on its own systems. Same arguments and results as
+    :class:`_Layer`, plus ``chunks`` last."""
+
+    @staticmethod
+    def forward(ctx, u, lin_w, lin_b, h, x, vel, edge_attr, inv_degree, *rest):
+        *weights, graph, flags, chunks = rest
+        save = any(ctx.needs_input_grad)
+        out = _kernels().layer_forward(u, lin_w, lin_b, h, x, vel, edge_attr, inv_degree,
+                                       weights, graph.src, graph.dst, graph.num_nodes, graph.k,
+                                       graph.regular, *chunks, *flags, save)
+        if save:
+            ctx.save_for_backward(*out[2:])
+        ctx.graph, ctx.flags, ctx.chunks = graph, flags, chunks
+        ctx.set_materialize_grads(False)
+        return out[0], out[1]
+
+    @staticmethod
+    def backward(ctx, g_h, g_x):
+        if torch.is_grad_enabled():
+            raise RuntimeError("EGNN: second derivatives (create_graph=True) are not supported "
+                               "by the compiled first-order backward; build the model with "
+                               "fused_backward=False")
+        graph = ctx.graph
+        grads = _kernels().layer_backward(g_h, g_x, list(ctx.saved_tensors), graph.src,
+                                          graph.dst, graph.num_nodes, graph.k, graph.regular,
+                                          *ctx.chunks, *ctx.flags, list(ctx.needs_input_grad))
+        return (*grads[:7], None, *grads[7:], None, None, None)
+
+
+class _Chunks(NamedTuple):
+    """How :class:`_CompiledLayer` splits a batch among threads: chunk ``c`` holds the whole
+    systems of nodes ``bounds[c]:bounds[c + 1]`` and, in a regular graph with ``k`` edges per
+    node, edges ``k bounds[c]:k bounds[c + 1]``, whose sources are ``local_src[c]`` (numbered
+    within the chunk). One chunk, ``([0, N], [])``, is the whole graph."""
+
+    bounds: list
+    local_src: list
+
+
+# Fewer edges than this per chunk: the fork and join cost more than the split gains.
+_MIN_CHUNK_EDGES = 256
+
+
+def _plan_chunks(graph: _nbody_io.MessageGraph, batch: Tensor, parts: int) -> _Chunks:
+    """Split a regular graph whose systems are contiguous (``batch`` sorted) into up to ``parts``
+    chunks of whole systems with about equal numbers of nodes; else one chunk."""
+    n = graph.num_nodes
+    parts = min(parts, graph.num_edges // _MIN_CHUNK_EDGES)
+    if parts < 2 or not graph.regular:
+        return _Chunks([0, n], [])
+    # The first node of the system holding each equal-split point; with batch sorted, systems
+    # are node ranges and every edge (within a system) stays within its chunk.
+    at = batch[torch.arange(1, parts) * n // parts]
+    cuts = torch.searchsorted(batch, at)
+    sorted_ = (batch[1:] >= batch[:-1]).all().unsqueeze(0)
+    *cuts, ok = torch.cat([cuts, sorted_.long()]).tolist()
+    bounds = sorted(set([0, *cuts, n]))
+    if not ok or len(bounds) < 3:
+        return _Chunks([0, n], [])
+    k = graph.k
+    return _Chunks(bounds, [graph.src[k * a:k * b] - a for a, b in zip(bounds, bounds[1:])])
+
+
+def _kernels():
+    """The compiled EGNN layer (``symformer._cpp.load``), or None where it cannot be built."""
+    return _cpp.load("egnn_layer")
+
+
 def _layer_autograd(u, lin_w, lin_b, h, x, vel, edge_attr, inv_degree, w_1, b_1, w_2, b_2, w_c,
                     b_c, w_o, w_v, b_v, w_v2, b_v2, w_n, b_n, w_n2, b_n2, graph, flags):
     """The forward of :class:`_Layer` in plain differentiable operations (same arguments and
@@ -270,8 +345,8 @@ class EGCLVel(nn.Module):
 
     def forward(self, h: Tensor, x: Tensor, vel: Tensor, edge_attr: Tensor,
                 graph: _nbody_io.MessageGraph, inv_degree: Tensor,
-                update_h: bool = True, h_linear=None,
-                fused_backward: bool = True) -> tuple[Tensor, Tensor]:
+                update_h: bool = True, h_linear=None, fused_backward: bool = True,
+                chunks: _Chunks | None = None) -> tuple[Tensor, Tensor]:
         """
         Parameters
         ----------
@@ -290,6 +365,10 @@ class EGCLVel(nn.Module):
         fused_backward : bool
             True: one autograd node with the hand-written backward (:class:`_Layer`); False:
             plain operations recorded by autograd (same values).
+        chunks : _Chunks or None
+            Given (CPU tensors, ``graph`` a :class:`~._nbody_io.MessageGraph`): run the layer in
+            C++ (:class:`_CompiledLayer`), split among threads as ``chunks`` says; needs
+            ``fused_backward``.
 
         Returns
         -------
@@ -301,12 +380,16 @@ class EGCLVel(nn.Module):
         n0, _, n2 = self.node_mlp
         u, lin_w, lin_b = (h, None, None) if h_linear is None else \
             (h_linear[0], h_linear[1].weight, h_linear[1].bias)
-        layer = _Layer.apply if fused_backward else _layer_autograd
-        h_new, x = layer(
-            u, lin_w, lin_b, h, x, vel, edge_attr, inv_degree, e0.weight, e0.bias, e2.weight,
-            e2.bias, c0.weight, c0.bias, c2.weight, v0.weight, v0.bias, v2.weight, v2.bias,
-            n0.weight, n0.bias, n2.weight, n2.bias, graph,
-            (update_h, self.residual, self.norm_diff, self.tanh))
+        args = (u, lin_w, lin_b, h, x, vel, edge_attr, inv_degree, e0.weight, e0.bias,
+                e2.weight, e2.bias, c0.weight, c0.bias, c2.weight, v0.weight, v0.bias, v2.weight,
+                v2.bias, n0.weight, n0.bias, n2.weight, n2.bias, graph,
+                (update_h, self.residual, self.norm_diff, self.tanh))
+        if chunks is not None:
+            if not fused_backward:
+                raise ValueError("chunks: the compiled layer has the fused backward only")
+            h_new, x = _CompiledLayer.apply(*args, chunks)
+        else:
+            h_new, x = (_Layer.apply if fused_backward else _layer_autograd)(*args)
         return (h_new if update_h else h), x
 
 
@@ -344,14 +427,21 @@ class EGNN(nn.Module):
         on an H200 4% faster eager, 20% with CUDA graphs; plain autograd layers). Batches whose
         systems differ in size use the edge lists. None (default): dense off the CPU unless
         ``fused_backward=True``. Needs complete graphs (``neighbors`` and ``radius`` None).
+    compiled : bool or None
+        True: the fused layers run in C++ (``symformer/models/csrc/egnn_layer.cpp``, compiled at
+        first use, see :mod:`symformer._cpp`; same values), and with several threads each thread
+        runs whole layers on its own systems; CPU only, an error where it cannot be built.
+        False: the Python layers. None (default): C++ where the fused layers run on a CPU and
+        the extension builds, else Python.
     """
 
     def __init__(self, *, hidden: int = 64, n_layers: int = 4, residual: bool = True,
                  norm_diff: bool = False, tanh: bool = False, neighbors: int | None = None,
                  radius: float | None = None, fused_backward: bool | None = None,
-                 dense: bool | None = None):
+                 dense: bool | None = None, compiled: bool | None = None):
         super().__init__()
-        for name, val in (("fused_backward", fused_backward), ("dense", dense)):
+        for name, val in (("fused_backward", fused_backward), ("dense", dense),
+                          ("compiled", compiled)):
             if val is not None and not isinstance(val, bool):
                 raise ValueError(f"{name}: expected True, False or None, got {val!r}")
         self.neighbors, self.radius = _nbody_io.graph_options(neighbors, radius)
@@ -361,10 +451,14 @@ class EGNN(nn.Module):
         if dense and fused_backward:
             raise ValueError("dense: dense layouts use plain autograd layers; leave "
                              "fused_backward False or None")
-        self.fused_backward, self.dense = fused_backward, dense
+        if compiled and (fused_backward is False or dense):
+            raise ValueError("compiled: the C++ layers have the fused backward and edge lists; "
+                             "leave fused_backward and dense None")
+        self.fused_backward, self.dense, self.compiled = fused_backward, dense, compiled
         for name, val, low in (("hidden", hidden, 1), ("n_layers", n_layers, 0)):
             if isinstance(val, bool) or not isinstance(val, int) or val < low:
                 raise ValueError(f"{name}: expected an int >= {low}, got {val!r}")
+        self._graph_cache = None  # see _message_graph
         self.embedding = nn.Linear(1, hidden)
         self.layers = nn.ModuleList(
             EGCLVel(hidden, 2, residual=residual, norm_diff=norm_diff, tanh=tanh)
@@ -379,10 +473,12 @@ class EGNN(nn.Module):
             if order is not None:
                 pos, vel, charges = pos[order], vel[order], charges[order]
             graph = _nbody_io.DenseGraph(systems, n, pos.dtype, pos.device)
+            inv_degree = graph.inv_degree(pos.dtype).unsqueeze(-1)  # [N, 1]
         else:
-            edges = _nbody_io.system_edges(pos, batch, self.neighbors, self.radius)  # [2, E]
-            graph = _nbody_io.MessageGraph(edges, pos.shape[0])
-        inv_degree = graph.inv_degree(pos.dtype).unsqueeze(-1)  # [N, 1]
+            graph, derived = self._message_graph(pos, batch)
+            if pos.dtype not in derived:
+                derived[pos.dtype] = graph.inv_degree(pos.dtype).unsqueeze(-1)
+            inv_degree = derived[pos.dtype]
         diff = graph.pairwise(torch.sub, pos, pos)  # [E, 3]
         charge_prod = graph.pairwise(torch.mul, charges, charges)  # [E]
         edge_attr = torch.stack([charge_prod, (diff * diff).sum(-1)], dim=-1)  # [E, 2]
@@ -391,12 +487,54 @@ class EGNN(nn.Module):
         x = pos
         fused = layout is None and (self.fused_backward if self.fused_backward is not None
                                     else pos.device.type == "cpu")
+        chunks = None
+        if self._use_compiled(fused, pos):
+            threads = torch.get_num_threads()
+            if threads not in derived:
+                derived[threads] = _plan_chunks(graph, batch, threads)
+            chunks = derived[threads]
         for i, layer in enumerate(self.layers):  # the last layer's features are not read
             h, x = layer(h, x, vel, edge_attr, graph, inv_degree,
                          update_h=i + 1 < len(self.layers),
                          h_linear=(speed, self.embedding) if i == 0 else None,
-                         fused_backward=fused)
+                         fused_backward=fused, chunks=chunks)
         return x if order is None else x.index_select(0, torch.argsort(order))
+
+    def _message_graph(self, pos: Tensor, batch: Tensor):
+        """``(MessageGraph, derived)``: the graph of this call and a dict for what is derived
+        from it alone (``1 / degree`` per dtype, chunk plans per thread count).
+
+        A complete graph depends on ``batch`` only, so the last one is kept with a copy of its
+        ``batch`` and reused while the next ``batch`` is equal (one comparison instead of some
+        twenty operations; training batches of equal-size systems all match). Not kept under
+        ``torch.inference_mode``, whose tensors autograd could not save later."""
+        keep = self.neighbors is None and self.radius is None \
+            and not torch.is_inference_mode_enabled()
+        cached = self._graph_cache
+        if keep and cached is not None and cached[0].shape == batch.shape \
+                and cached[0].dtype == batch.dtype and cached[0].device == batch.device \
+                and torch.equal(cached[0], batch):
+            return cached[1], cached[2]
+        edges = _nbody_io.system_edges(pos, batch, self.neighbors, self.radius)  # [2, E]
+        graph, derived = _nbody_io.MessageGraph(edges, pos.shape[0]), {}
+        if keep:
+            self._graph_cache = (batch.clone(), graph, derived)
+        return graph, derived
+
+    def _use_compiled(self, fused: bool, pos: Tensor) -> bool:
+        """Whether this call runs the C++ layers (see ``compiled``)."""
+        if self.compiled is False or not fused or pos.device.type != "cpu":
+            if self.compiled and pos.device.type != "cpu":
+                raise ValueError(f"compiled: the C++ layers run on the CPU, got a tensor on "
+                                 f"{pos.device}; use compiled=None or False")
+            return False
+        if _kernels() is None:
+            if self.compiled:
+                raise RuntimeError("compiled: the C++ layers could not be built here (see the "
+                                   "warning above, or SYMFORMER_CPP); use compiled=None or "
+                                   "False")
+            return False
+        return True
 
     def _dense_layout(self, pos: Tensor, batch: Tensor):
         """``DenseGraph.layout(batch)`` when the dense layout applies to this call, else None."""
