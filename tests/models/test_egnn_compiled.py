@@ -48,8 +48,10 @@ def _compare(kwargs, data, wrt=("pos", "vel"), seed=0):
     ref, ref_grads = _run(python, data, wrt)
     assert python(**data).grad_fn.name() == "_LayerBackward"
     torch.testing.assert_close(out, ref, rtol=1e-11, atol=1e-11)
+    # Sums in another order: round-off relative to the largest term (the Python layers against
+    # plain autograd differ as much, 2e-11, on the ill-conditioned unequal-systems case).
     for g, r in zip(grads, ref_grads):
-        torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-10 * max(1.0, r.abs().max()))
 
 
 def _shuffled(data, seed=0):

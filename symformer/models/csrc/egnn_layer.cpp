@@ -1,9 +1,10 @@
 // EGNN layer (E_GCL_vel) forward and hand-written backward on the CPU, compiled at first use.
 //
-// The same sequence of ATen operations as symformer/models/egnn.py (_Layer.forward/backward),
-// called from C++: a layer's ~90 operations then cost their kernels and ATen's dispatch, not the
-// Python interpreter's argument parsing per call. The elementwise chains that follow every SiLU
-// are fused into single passes (silu_slope_, mul_into_).  Shapes: N nodes, E edges, H width.
+// The computation of symformer/models/egnn.py (_Layer.forward/backward), called from C++: the
+// matrix products and sigmoids are ATen's, and the chains of gathers, elementwise operations
+// and scatters between them are single passes over the edges (the fused edge loops below). A
+// layer then costs its arithmetic and ATen's dispatch, not the Python interpreter's cost per
+// operation. Shapes: N nodes, E edges, H width, R = 1 + edge_dim.
 
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
@@ -17,56 +18,15 @@ using OptTensor = std::optional<Tensor>;
 namespace {
 
 // Messages flow j -> i along (src[e], dst[e]). A regular graph has its edges grouped by target,
-// k per node, so target gathers are broadcasts and target sums are sums over a (N, k, ...) view.
+// k per node (dst is then implied: e / k), so sums over incoming edges are sums over (N, k, ...).
 struct Graph {
   Tensor src, dst;
   int64_t n, k;
   bool regular;
 
-  Tensor source(const Tensor& t) const { return t.index_select(0, src); }
-
-  Tensor target_view(const Tensor& t) const {  // (N, ...) -> (N, 1, ...) broadcastable
-    return t.unsqueeze(1);
-  }
-  Tensor edge_view(const Tensor& t) const {  // (E, ...) -> (N, k, ...)
-    std::vector<int64_t> shape{n, k};
-    for (int64_t d = 1; d < t.dim(); ++d) shape.push_back(t.size(d));
-    return t.view(shape);
-  }
-
-  // t_edge_ij += t_node_i, in place (t_edge a fresh intermediate).
-  Tensor& add_target_(Tensor& t_edge, const Tensor& t_node) const {
-    if (regular) {
-      edge_view(t_edge).add_(target_view(t_node));
-      return t_edge;
-    }
-    return t_edge.add_(t_node.index_select(0, dst));
-  }
-
-  // x_i - x_j of every edge.
-  Tensor diff(const Tensor& x) const {
-    Tensor xs = source(x);
-    if (regular) return at::sub(target_view(x), edge_view(xs)).flatten(0, 1);
-    return at::sub(x.index_select(0, dst), xs);
-  }
-
-  // t_target_i * t_edge_ij of every edge.
-  Tensor mul_target(const Tensor& t_target, const Tensor& t_edge) const {
-    if (regular) return at::mul(target_view(t_target), edge_view(t_edge)).flatten(0, 1);
-    return at::mul(t_target.index_select(0, dst), t_edge);
-  }
-
-  Tensor sum(const Tensor& t) const {  // over incoming edges: (E, ...) -> (N, ...)
-    if (regular) return edge_view(t).sum(1);
-    std::vector<int64_t> shape{n};
-    for (int64_t d = 1; d < t.dim(); ++d) shape.push_back(t.size(d));
-    return at::zeros(shape, t.options()).index_add_(0, dst, t);
-  }
-
-  Tensor source_sum(const Tensor& t) const {  // over outgoing edges, the adjoint of source()
-    std::vector<int64_t> shape{n};
-    for (int64_t d = 1; d < t.dim(); ++d) shape.push_back(t.size(d));
-    return at::zeros(shape, t.options()).index_add_(0, src, t);
+  Tensor sum(const Tensor& t) const {  // over incoming edges: (E, H) -> (N, H)
+    if (regular) return t.view({n, k, t.size(1)}).sum(1);
+    return at::zeros({n, t.size(1)}, t.options()).index_add_(0, dst, t);
   }
 };
 
@@ -94,8 +54,253 @@ Tensor silu_slope_(Tensor& z, bool slope) {
   return s;
 }
 
-// a <- a * b elementwise (same shape, contiguous).
-void mul_into_(Tensor& a, const Tensor& b) { a.mul_(b); }
+// ---- Fused edge loops. Each replaces a chain of ATen operations (and their passes over (E, H)
+// or (E, 3) tensors) by one pass. They run single-threaded inside a chunk (a thread per chunk);
+// the elementwise ones split their edges among threads when the layer runs as one chunk.
+// All tensors contiguous; src (and dst when not regular) int64.
+
+struct Edges {
+  const int64_t* src;
+  const int64_t* dst;
+  int64_t k;
+  bool regular;
+  explicit Edges(const Graph& g)
+      : src(g.src.data_ptr<int64_t>()), dst(g.regular ? nullptr : g.dst.data_ptr<int64_t>()),
+        k(g.k), regular(g.regular) {}
+  int64_t target(int64_t e) const { return regular ? e / k : dst[e]; }
+};
+
+constexpr int64_t kGrain = 256;  // edges per task when a loop is split among threads
+
+// diff_ij = x_i - x_j (E, 3); r = [|diff|^2, edge_attr] (E, R); with norm_diff also
+// q = |diff| + 1 (E, 1) and dn = diff / q, else q, dn are diff.
+std::vector<Tensor> edge_geometry(const Tensor& x, const Tensor& edge_attr, const Graph& g,
+                                  bool norm_diff) {
+  const int64_t E = g.src.size(0), A = edge_attr.size(1);
+  Tensor diff = at::empty({E, 3}, x.options()), r = at::empty({E, A + 1}, x.options());
+  Tensor q = norm_diff ? at::empty({E, 1}, x.options()) : diff;
+  Tensor dn = norm_diff ? at::empty({E, 3}, x.options()) : diff;
+  const Tensor ea = edge_attr.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "edge_geometry", [&] {
+    const Edges ed(g);
+    const scalar_t *xp = x.data_ptr<scalar_t>(), *eap = ea.data_ptr<scalar_t>();
+    scalar_t *dp = diff.data_ptr<scalar_t>(), *rp = r.data_ptr<scalar_t>();
+    scalar_t *qp = q.data_ptr<scalar_t>(), *dnp = dn.data_ptr<scalar_t>();
+    at::parallel_for(0, E, kGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t e = begin; e < end; ++e) {
+        const scalar_t *xi = xp + 3 * ed.target(e), *xj = xp + 3 * ed.src[e];
+        scalar_t rad = 0;
+        for (int a = 0; a < 3; ++a) {
+          const scalar_t d = xi[a] - xj[a];
+          dp[3 * e + a] = d;
+          rad += d * d;
+        }
+        rp[(A + 1) * e] = rad;
+        for (int64_t c = 0; c < A; ++c) rp[(A + 1) * e + 1 + c] = eap[A * e + c];
+        if (norm_diff) {
+          const scalar_t qe = std::sqrt(rad) + 1;
+          qp[e] = qe;
+          for (int a = 0; a < 3; ++a) dnp[3 * e + a] = dp[3 * e + a] / qe;
+        }
+      }
+    });
+  });
+  return {diff, r, q, dn};
+}
+
+// pre_ij = t_i[0:H] + t_j[H:2H] + r_ij w_r^T (E, H), from the per-node products t (N, C).
+Tensor edge_preactivation(const Tensor& t, int64_t H, const Tensor& r, const Tensor& w_r,
+                          const Graph& g) {
+  const int64_t E = g.src.size(0), R = r.size(1), C = t.size(1);
+  Tensor pre = at::empty({E, H}, t.options());
+  const Tensor wrT = w_r.t().contiguous();  // (R, H)
+  AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), "edge_preactivation", [&] {
+    const Edges ed(g);
+    const scalar_t *tp = t.data_ptr<scalar_t>(), *rp = r.data_ptr<scalar_t>();
+    const scalar_t* wp = wrT.data_ptr<scalar_t>();
+    scalar_t* out = pre.data_ptr<scalar_t>();
+    at::parallel_for(0, E, kGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t e = begin; e < end; ++e) {
+        const scalar_t *ti = tp + C * ed.target(e), *tj = tp + C * ed.src[e] + H;
+        const scalar_t* re = rp + R * e;
+        scalar_t* o = out + H * e;
+        for (int64_t h = 0; h < H; ++h) o[h] = re[0] * wp[h];
+        for (int64_t c = 1; c < R; ++c)
+          for (int64_t h = 0; h < H; ++h) o[h] += re[c] * wp[c * H + h];
+        for (int64_t h = 0; h < H; ++h) o[h] += ti[h] + tj[h];
+      }
+    });
+  });
+  return pre;
+}
+
+// x_new_i = x_i + inv_degree_i sum_j clamp(dn_ij phi_ij, +-100) + phi_v_i vel_i (N, 3), and
+// where the clamp let the value through (E, 3, bool).
+std::vector<Tensor> coordinate_update(const Tensor& x, const Tensor& dn, const Tensor& phi,
+                                      const Tensor& inv_degree, const Tensor& phi_v,
+                                      const Tensor& vel, const Graph& g) {
+  const int64_t E = g.src.size(0), N = x.size(0);
+  Tensor acc = at::zeros({N, 3}, x.options());
+  Tensor inside = at::empty({E, 3}, x.options().dtype(at::kBool));
+  Tensor x_new = at::empty({N, 3}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "coordinate_update", [&] {
+    const Edges ed(g);
+    const scalar_t *dnp = dn.data_ptr<scalar_t>(), *pp = phi.data_ptr<scalar_t>();
+    scalar_t* ap = acc.data_ptr<scalar_t>();
+    bool* ip = inside.data_ptr<bool>();
+    for (int64_t e = 0; e < E; ++e) {  // a sum into targets: one thread
+      scalar_t* ai = ap + 3 * ed.target(e);
+      for (int a = 0; a < 3; ++a) {
+        const scalar_t tr = dnp[3 * e + a] * pp[e];
+        const scalar_t c = std::min<scalar_t>(std::max<scalar_t>(tr, -100), 100);
+        ip[3 * e + a] = c == tr;
+        ai[a] += c;
+      }
+    }
+    const scalar_t *xp = x.data_ptr<scalar_t>(), *dg = inv_degree.data_ptr<scalar_t>();
+    const scalar_t *pv = phi_v.data_ptr<scalar_t>(), *vp = vel.data_ptr<scalar_t>();
+    scalar_t* xn = x_new.data_ptr<scalar_t>();
+    for (int64_t i = 0; i < N; ++i)
+      for (int a = 0; a < 3; ++a)
+        xn[3 * i + a] = (xp[3 * i + a] + ap[3 * i + a] * dg[i]) + pv[i] * vp[3 * i + a];
+  });
+  return {x_new, inside};
+}
+
+// Backward of coordinate_update through the clamp: g_tr = g_x_i / degree_i where inside;
+// g_phi = g_tr . dn (times 1 - phi^2 with tanh) (E, 1); g_dn = g_tr phi (E, 3).
+std::vector<Tensor> coordinate_backward(const Tensor& g_x, const Tensor& inv_degree,
+                                        const Tensor& inside, const Tensor& dn,
+                                        const Tensor& phi, bool tanh_, const Graph& g) {
+  const int64_t E = g.src.size(0);
+  Tensor g_phi = at::empty({E, 1}, dn.options()), g_dn = at::empty({E, 3}, dn.options());
+  AT_DISPATCH_FLOATING_TYPES(dn.scalar_type(), "coordinate_backward", [&] {
+    const Edges ed(g);
+    const scalar_t *gx = g_x.data_ptr<scalar_t>(), *dg = inv_degree.data_ptr<scalar_t>();
+    const scalar_t *dnp = dn.data_ptr<scalar_t>(), *pp = phi.data_ptr<scalar_t>();
+    const bool* ip = inside.data_ptr<bool>();
+    scalar_t *gp = g_phi.data_ptr<scalar_t>(), *gd = g_dn.data_ptr<scalar_t>();
+    at::parallel_for(0, E, kGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t e = begin; e < end; ++e) {
+        const int64_t i = ed.target(e);
+        scalar_t dot = 0;
+        for (int a = 0; a < 3; ++a) {
+          const scalar_t gt = ip[3 * e + a] ? gx[3 * i + a] * dg[i] : scalar_t(0);
+          dot += gt * dnp[3 * e + a];
+          gd[3 * e + a] = gt * pp[e];
+        }
+        gp[e] = tanh_ ? dot * (1 - pp[e] * pp[e]) : dot;
+      }
+    });
+  });
+  return {g_phi, g_dn};
+}
+
+// out_eh = a_eh * b_h * c_e: d loss / d (m W_c^T + b_c) from the slope a, w_o b and g_phi c.
+Tensor scale_rows(const Tensor& a, const Tensor& b, const Tensor& c) {
+  const int64_t E = a.size(0), H = a.size(1);
+  Tensor out = at::empty_like(a);
+  const Tensor bc = b.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "scale_rows", [&] {
+    const scalar_t *ap = a.data_ptr<scalar_t>(), *bp = bc.data_ptr<scalar_t>();
+    const scalar_t* cp = c.data_ptr<scalar_t>();
+    scalar_t* op = out.data_ptr<scalar_t>();
+    at::parallel_for(0, E, kGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t e = begin; e < end; ++e)
+        for (int64_t h = 0; h < H; ++h) op[H * e + h] = ap[H * e + h] * bp[h] * cp[e];
+    });
+  });
+  return out;
+}
+
+// g_eh <- (g_eh + node_{target(e), h}) * slope_eh in place; node may be undefined (no term).
+void add_target_mul_(Tensor& g_, const Tensor& node, const Tensor& slope, const Graph& g) {
+  const int64_t E = g_.size(0), H = g_.size(1);
+  AT_DISPATCH_FLOATING_TYPES(g_.scalar_type(), "add_target_mul_", [&] {
+    const Edges ed(g);
+    scalar_t* gp = g_.data_ptr<scalar_t>();
+    const scalar_t* np = node.defined() ? node.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* sp = slope.data_ptr<scalar_t>();
+    at::parallel_for(0, E, kGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t e = begin; e < end; ++e) {
+        scalar_t* ge = gp + H * e;
+        const scalar_t* se = sp + H * e;
+        if (np) {
+          const scalar_t* ni = np + H * ed.target(e);
+          for (int64_t h = 0; h < H; ++h) ge[h] = (ge[h] + ni[h]) * se[h];
+        } else {
+          for (int64_t h = 0; h < H; ++h) ge[h] *= se[h];
+        }
+      }
+    });
+  });
+}
+
+// From g1 = d loss / d pre (E, H), in one pass over it: its sums over each node's incoming and
+// outgoing edges into columns [0, H) and [H, 2H) of g_t (N, C, zeroed); g_wr = g1^T r (H, R);
+// with need_x the position gradient g_xx = g_x + sum_in g_diff - sum_out g_diff (N, 3), where
+// g_diff = g_dn + 2 diff (g1 . w_r[:, 0]) (and the norm_diff terms); with need_ea
+// g_ea = g1 w_r[:, 1:] (E, R - 1).
+std::vector<Tensor> edge_backward(const Tensor& g1, const Tensor& r, const Tensor& w_r,
+                                  Tensor& g_t, const Tensor& g_x, const Tensor& g_dn,
+                                  const Tensor& diff, const Tensor& dn, const Tensor& q,
+                                  bool norm_diff, bool need_x, bool need_ea, const Graph& g) {
+  const int64_t E = g1.size(0), H = g1.size(1), R = r.size(1), C = g_t.size(1);
+  const Tensor wrT = w_r.t().contiguous();  // (R, H)
+  Tensor g_wrT = at::zeros({R, H}, g1.options());
+  Tensor g_xx = need_x ? g_x.clone() : Tensor();
+  Tensor g_ea = need_ea ? at::empty({E, R - 1}, g1.options()) : Tensor();
+  AT_DISPATCH_FLOATING_TYPES(g1.scalar_type(), "edge_backward", [&] {
+    const Edges ed(g);
+    const scalar_t *gp = g1.data_ptr<scalar_t>(), *rp = r.data_ptr<scalar_t>();
+    const scalar_t* wp = wrT.data_ptr<scalar_t>();
+    scalar_t *tp = g_t.data_ptr<scalar_t>(), *gw = g_wrT.data_ptr<scalar_t>();
+    scalar_t* gx = need_x ? g_xx.data_ptr<scalar_t>() : nullptr;
+    scalar_t* ge = need_ea ? g_ea.data_ptr<scalar_t>() : nullptr;
+    const scalar_t *gdn = g_dn.data_ptr<scalar_t>(), *dp = diff.data_ptr<scalar_t>();
+    const scalar_t *dnp = dn.data_ptr<scalar_t>(), *qp = q.data_ptr<scalar_t>();
+    for (int64_t e = 0; e < E; ++e) {  // sums into nodes: one thread
+      const int64_t i = ed.target(e), j = ed.src[e];
+      const scalar_t* g_e = gp + H * e;
+      scalar_t *ti = tp + C * i, *sj = tp + C * j + H;
+      for (int64_t h = 0; h < H; ++h) {
+        ti[h] += g_e[h];
+        sj[h] += g_e[h];
+      }
+      for (int64_t c = 0; c < R; ++c) {
+        const scalar_t rc = rp[R * e + c];
+        scalar_t* gwc = gw + c * H;
+        for (int64_t h = 0; h < H; ++h) gwc[h] += rc * g_e[h];
+      }
+      if (need_ea) {
+        for (int64_t c = 1; c < R; ++c) {
+          scalar_t dot = 0;
+          for (int64_t h = 0; h < H; ++h) dot += g_e[h] * wp[c * H + h];
+          ge[(R - 1) * e + c - 1] = dot;
+        }
+      }
+      if (need_x) {
+        scalar_t g_rad = 0;
+        for (int64_t h = 0; h < H; ++h) g_rad += g_e[h] * wp[h];
+        const scalar_t* gd = gdn + 3 * e;
+        scalar_t gdq[3] = {gd[0], gd[1], gd[2]};
+        if (norm_diff) {  // dn = diff / q with q = |diff| + 1
+          const scalar_t qe = qp[e];
+          scalar_t dot = 0;
+          for (int a = 0; a < 3; ++a) dot += gd[a] * dnp[3 * e + a];
+          for (int a = 0; a < 3; ++a) gdq[a] = gd[a] / qe;
+          g_rad += -(dot / qe) / (2 * (qe - 1));
+        }
+        for (int a = 0; a < 3; ++a) {
+          const scalar_t g_diff = gdq[a] + 2 * dp[3 * e + a] * g_rad;
+          gx[3 * i + a] += g_diff;
+          gx[3 * j + a] -= g_diff;
+        }
+      }
+    }
+  });
+  return {g_wrT.t(), g_xx, g_ea};
+}
 
 Tensor opt(const OptTensor& t) { return t.has_value() ? *t : Tensor(); }
 
@@ -132,12 +337,10 @@ std::vector<Tensor> chunk_forward(
   }
   const Tensor t = at::addmm(b_eff, u, w_eff.t());  // [N, 3-4 H]
   auto ts = t.split(H, 1);
-  const Tensor diff = g.diff(x);  // [E, 3]
-  const Tensor radial = (diff * diff).sum(-1, true);  // [E, 1]
-  const Tensor r = at::cat({radial, edge_attr}, -1);  // [E, 1 + edge_dim]
-  Tensor pre = g.source(ts[1]);
-  g.add_target_(pre, ts[0]).addmm_(r, w_r.t());
-  Tensor a1 = pre;
+  // diff [E, 3], r = [|diff|^2, edge_attr] [E, 1 + edge_dim], q [E, 1] and dn [E, 3]
+  const auto geometry = edge_geometry(x.contiguous(), edge_attr, g, norm_diff);
+  const Tensor &diff = geometry[0], &r = geometry[1], &q = geometry[2], &dn = geometry[3];
+  Tensor a1 = edge_preactivation(t, H, r, w_r, g);  // [E, H]
   Tensor d1 = silu_slope_(a1, save);
   Tensor m = at::addmm(b_2, a1, w_2.t());
   Tensor d2 = silu_slope_(m, save);
@@ -145,18 +348,12 @@ std::vector<Tensor> chunk_forward(
   Tensor d3 = silu_slope_(a3, save);
   Tensor phi = at::mm(a3, w_o.t());  // [E, 1]
   if (tanh_) phi.tanh_();
-  Tensor q = diff, dn = diff;
-  if (norm_diff) {
-    q = radial.sqrt().add_(1);
-    dn = diff / q;
-  }
-  const Tensor trans = dn * phi;
-  const Tensor clamped = at::clamp(trans, -100, 100);  // [E, 3]
-  Tensor x_new = at::addcmul(x, g.sum(clamped), inv_degree);
   Tensor sv = ts[2].contiguous();
   Tensor dv = silu_slope_(sv, save);
   const Tensor phi_v = at::addmm(b_v2, sv, w_v2.t());  // [N, 1]
-  x_new = at::addcmul(x_new, phi_v, vel);
+  const auto update = coordinate_update(x.contiguous(), dn, phi, inv_degree.contiguous(), phi_v,
+                                        vel.contiguous(), g);
+  const Tensor &x_new = update[0], &inside = update[1];
   Tensor h_new, agg, sz, dz;
   if (update_h) {
     agg = g.sum(m);
@@ -168,7 +365,7 @@ std::vector<Tensor> chunk_forward(
   std::vector<Tensor> res{h_new, x_new};
   if (save) {
     res.insert(res.end(), {u, lin_w, lin_b, w_cat, w_eff, r, w_r, a1, d1, w_2, m, d2, w_c, a3,
-                           d3, w_o, phi, diff, dn, q, at::eq(clamped, trans), inv_degree, vel,
+                           d3, w_o, phi, diff, dn, q, inside, inv_degree.contiguous(), vel,
                            sv, dv, w_v2, phi_v, w_q, agg, sz, dz, w_n2});
   }
   return res;
@@ -187,50 +384,38 @@ std::vector<Tensor> chunk_backward(
                &w_q = s[27], &agg = s[28], &sz = s[29], &dz = s[30], &w_n2 = s[31];
   const int64_t H = w_2.size(0), N = u.size(0);
   Tensor g_x = g_x_;
-  if (!g_x.defined()) g_x = at::zeros({N, 3}, vel.options());
+  g_x = g_x.defined() ? g_x.contiguous() : at::zeros({N, 3}, vel.options());
   // Velocity term.
   const Tensor g_pv = (g_x * vel).sum(-1, true);  // [N, 1]
   const Tensor g_vel = need[5] ? g_x * phi_v : Tensor();
   const Tensor g_v = at::mm(g_pv, w_v2).mul_(dv);
   // Coordinate term: d loss / d clamp(...) is g_x / degree at the target.
-  Tensor g_tr = g.mul_target(g_x * inv_degree, inside);  // [E, 3]
-  Tensor g_phi = (g_tr * dn).sum(-1, true);  // [E, 1]
-  Tensor g_dn = g_tr.mul_(phi);
-  if (tanh_) g_phi.mul_(1 - phi * phi);
+  const auto coord = coordinate_backward(g_x, inv_degree, inside, dn, phi, tanh_, g);
+  const Tensor &g_phi = coord[0], &g_dn = coord[1];  // [E, 1], [E, 3]
   // Edge MLP chain.
-  const Tensor g3 = at::mul(d3, w_o).mul_(g_phi);
+  const Tensor g3 = scale_rows(d3, w_o, g_phi);
   const Tensor g_o = at::mm(g_phi.t(), a3);  // [1, H]
   const Tensor g_c = at::mm(g3.t(), m), g_bc = g3.sum(0);
   Tensor g2 = at::mm(g3, w_c);  // d loss / d m
-  Tensor g_s, g_q, g_n2, g_bn2;
+  Tensor g_s, g_q, g_n2, g_bn2, g_sq;
   if (update_h) {
     const Tensor g_out = g_h.defined() ? g_h : at::zeros({N, H}, u.options());
     g_n2 = at::mm(g_out.t(), sz);
     g_bn2 = g_out.sum(0);
     g_s = at::mm(g_out, w_n2).mul_(dz);  // d loss / d s
     g_q = at::mm(g_s.t(), agg);
-    g.add_target_(g2, at::mm(g_s, w_q));
+    g_sq = at::mm(g_s, w_q);
   }
-  mul_into_(g2, d2);
+  add_target_mul_(g2, g_sq, d2, g);
   const Tensor g_2 = at::mm(g2.t(), a1), g_b2 = g2.sum(0);
-  Tensor g1 = at::mm(g2, w_2);
-  mul_into_(g1, d1);  // d loss / d pre
-  Tensor g_xx;
-  if (need[4]) {
-    Tensor g_rad = at::mv(g1, w_r.select(1, 0)).unsqueeze(-1);  // [E, 1]
-    if (norm_diff) {
-      const Tensor g_q_ = (g_dn * dn).sum(-1, true).div_(q).neg_();
-      g_dn = g_dn / q;
-      g_rad = g_rad + g_q_ / (2 * (q - 1));
-    }
-    const Tensor g_diff = at::addcmul(g_dn, diff, g_rad, 2);
-    g_xx = g_x + g.sum(g_diff) - g.source_sum(g_diff);
-  }
-  const Tensor g_ea = need[6] ? at::mm(w_r.narrow(1, 1, w_r.size(1) - 1).t(), g1.t()).t()
-                              : Tensor();
-  std::vector<Tensor> gts{g.sum(g1), g.source_sum(g1), g_v};
-  if (update_h) gts.push_back(g_s);
-  const Tensor g_t = at::cat(gts, 1);  // d loss / d t
+  Tensor g1 = at::mm(g2, w_2).mul_(d1);  // d loss / d pre
+  // d loss / d t: [sums of g1 over incoming edges, over outgoing edges, g_v, g_s]
+  Tensor g_t = at::zeros({N, (update_h ? 4 : 3) * H}, u.options());
+  g_t.narrow(1, 2 * H, H).copy_(g_v);
+  if (update_h) g_t.narrow(1, 3 * H, H).copy_(g_s);
+  const auto edge = edge_backward(g1, r, w_r, g_t, g_x, g_dn, diff, dn, q, norm_diff, need[4],
+                                  need[6], g);
+  const Tensor &g_wr = edge[0], &g_xx = edge[1], &g_ea = edge[2];
   const Tensor g_weff = at::mm(g_t.t(), u), g_bcat = g_t.sum(0);
   const Tensor g_u = need[0] ? at::mm(g_t, w_eff) : Tensor();
   Tensor g_lw, g_lb, g_wcat = g_weff;
@@ -241,7 +426,7 @@ std::vector<Tensor> chunk_backward(
   }
   auto gw = g_wcat.split(H);
   auto gb = g_bcat.split(H);
-  const Tensor g_1 = at::cat({gw[0], gw[1], at::mm(r.t(), g1).t()}, 1);
+  const Tensor g_1 = at::cat({gw[0], gw[1], g_wr}, 1);
   Tensor g_n, g_bn;
   if (update_h) {
     g_n = at::cat({gw[3], g_q}, 1);
