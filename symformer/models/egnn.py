@@ -523,10 +523,12 @@ class EGNN(nn.Module):
 
     def _use_compiled(self, fused: bool, pos: Tensor) -> bool:
         """Whether this call runs the C++ layers (see ``compiled``)."""
-        if self.compiled is False or not fused or pos.device.type != "cpu":
-            if self.compiled and pos.device.type != "cpu":
-                raise ValueError(f"compiled: the C++ layers run on the CPU, got a tensor on "
-                                 f"{pos.device}; use compiled=None or False")
+        supported = pos.device.type == "cpu" and pos.dtype in (torch.float32, torch.float64)
+        if self.compiled is False or not fused or not supported:
+            if self.compiled and not supported:
+                raise ValueError(f"compiled: the C++ layers take float32 or float64 tensors on "
+                                 f"the CPU, got {pos.dtype} on {pos.device}; use compiled=None "
+                                 "or False")
             return False
         if _kernels() is None:
             if self.compiled:

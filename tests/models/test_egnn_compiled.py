@@ -150,6 +150,9 @@ def test_bad_options():
     model = EGNN(hidden=8, n_layers=1, compiled=True)
     with pytest.raises(ValueError, match="compiled.*meta"):  # CPU only
         model._use_compiled(True, torch.empty(3, device="meta"))
+    with pytest.raises(ValueError, match="compiled.*bfloat16"):
+        model._use_compiled(True, torch.empty(3, dtype=torch.bfloat16))
+    assert not EGNN(hidden=8, n_layers=1)._use_compiled(True, torch.empty(3, dtype=torch.half))
 
 
 def test_fallback_without_kernels(monkeypatch):
