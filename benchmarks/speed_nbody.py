@@ -69,25 +69,18 @@ PEERS = {
 SLOW = {"se3-transformer-pytorch"}  # few repeats
 # What the tables do not show by themselves; listed under them.
 NOTES = {
-    "egnn": "3.1x egnn-pytorch at 1 thread, 2.4x at 2 threads (target 3x; run of "
-            "2026-11-27T19:30, machine idle). A second thread speeds egnn-pytorch up 1.7x but "
-            "ours only 1.4x: one of our steps is about 10 ms of per-operation overhead (the "
-            "step of a single 5-particle system, mostly Python and dispatch of some 100 small "
-            "operations per layer, forward and backward), which a second thread cannot share, "
-            "plus about 20 ms of matrix products and elementwise passes that it does. The "
-            "products run near this CPU's peak (about 60 GFLOP/s at 2 threads) and each "
-            "elementwise pass is already fused by hand (hand-written backward, slopes kept from "
-            "the forward), so the remaining lever is fewer Python-level operations, not fewer "
-            "FLOPs. torch.compile of the whole model does not help (36.1 against 33.5 ms eager "
-            "at 2 threads, same process). Measured in session 10: float32 matrix products on "
-            "this CPU (AMD EPYC, family 23, 2.0 GHz) peak at about 34 GFLOP/s per core with MKL, "
-            "oneDNN and OpenBLAS alike (1024^3), and ours reach 32-33 alone; at 2 threads a step "
-            "costs about 9 ms fixed plus 0.19 ms per system (egnn-pytorch about 7 ms plus 0.63; "
-            "speed_nbody_batch.md), so the fixed part caps the ratio at 100 systems: 2.9x at 200 "
-            "systems, 3.1x at 400, 3.4x in the limit. Also tried, no gain: the layers "
-            "compiled with inductor's C++ wrapper (33.9 against 33.4 ms), TorchScript of a "
-            "layer's forward (4% per layer), plain autograd layers (fused_backward=False: 34.1 "
-            "against 31.2 ms), flushing denormals; OMP_WAIT_POLICY=active gains 3%.",
+    "egnn": "3.9x egnn-pytorch at 1 thread, 3.2x at 2 threads (run of 2026-11-27T23:12 on "
+            "an AMD EPYC with AVX-512; earlier runs on a slower EPYC gave 3.1x / 2.4x with the "
+            "Python layers). On the CPU the layers run in C++ (symformer/models/csrc/"
+            "egnn_layer.cpp, compiled at first use; EGNN(compiled=None)): the matrix products "
+            "and sigmoids are ATen's, the gathers, elementwise chains and scatters between them "
+            "are one loop each, and at 2 threads each thread runs whole layers on its own half "
+            "of the systems (one fork and join per layer instead of one per operation). The "
+            "complete graph is kept while the batch repeats. speed_nbody_batch.md times the modes "
+            "in one process, taking turns (100 systems, 2 threads): Python layers 11.0 ms, C++ "
+            "layers in one chunk 9.1, split among threads 8.2, egnn-pytorch 26.8 (3.3x); at 1 "
+            "thread 18.3 / 15.8 / 15.7 against 56.6. Tried before (session 10), no gain: "
+            "torch.compile with inductor's C++ wrapper, TorchScript, flushing denormals.",
 }
 
 
@@ -411,7 +404,7 @@ def main(argv=None) -> None:
     ap.add_argument("--models", nargs="+", default=OURS, help="symformer models (peers follow)")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--slow-repeats", type=int, default=3, help="repeats for very slow peers")
-    ap.add_argument("--repeats-other", type=int, default=3,
+    ap.add_argument("--repeats-other", type=int, default=10,
                     help="repeats at the thread counts after the first (slow peers: 1)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--nodes", type=int, nargs="+", default=[5, 50, 200, 1000])
