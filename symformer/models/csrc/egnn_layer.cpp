@@ -443,12 +443,51 @@ constexpr size_t kNumSaved = 32, kNumGrads = 22;
 // parameter gradients (summed over chunks) or g_h passed through (index 3, taken whole).
 bool is_node_grad(size_t i) { return i == 0 || i == 4 || i == 5 || i == 6; }
 
-// The layer on `bounds.size() - 1` chunks of whole systems, one per thread: chunk c holds nodes
-// [bounds[c], bounds[c+1]) and, the graph being regular, edges [k bounds[c], k bounds[c+1]),
-// with sources local_src[c] numbered within the chunk. Each chunk runs the whole layer
-// single-threaded, so a 2-thread step pays one fork and join per layer instead of one per
-// operation, and the many node-sized operations too small to split run in parallel as well.
-// Irregular graphs run as one chunk with the global src, dst.
+// How a layer is split among threads: chunk c holds the whole systems of nodes
+// [bounds[c], bounds[c+1]) and, the graph being regular, edges [k bounds[c], k bounds[c+1]), with
+// sources local_src[c] numbered within the chunk. One chunk is the whole graph (src, dst).
+struct Chunks {
+  const Tensor &src, &dst;
+  int64_t num_nodes, k;
+  bool regular;
+  const std::vector<int64_t>& bounds;
+  const std::vector<Tensor>& local_src;
+
+  size_t size() const { return bounds.size() - 1; }
+  bool whole() const { return size() == 1; }
+  Graph graph(size_t c) const {
+    if (whole()) return Graph{src, dst, num_nodes, k, regular};
+    return Graph{local_src[c], local_src[c], bounds[c + 1] - bounds[c], k, true};
+  }
+  Tensor rows(const Tensor& t, size_t c) const {
+    return whole() || !t.defined() ? t : t.slice(0, bounds[c], bounds[c + 1]);
+  }
+  Tensor edges(const Tensor& t, size_t c) const {
+    return whole() ? t : t.slice(0, k * bounds[c], k * bounds[c + 1]);
+  }
+  // fn(c) for every chunk, one thread each: a 2-thread step then pays one fork and join per
+  // layer instead of one per operation, and the node-sized operations too small to split run
+  // in parallel too. Inside a chunk, ATen's operations run single-threaded.
+  template <typename F>
+  std::vector<std::vector<Tensor>> run(const F& fn) const {
+    std::vector<std::vector<Tensor>> out(size());
+    auto one = [&](int64_t c) {
+      at::NoGradGuard no_grad;  // grad mode is thread-local
+      out[c] = fn(static_cast<size_t>(c));
+    };
+    if (whole()) {
+      one(0);
+    } else {
+      at::parallel_for(0, size(), 1, [&](int64_t begin, int64_t end) {
+        for (int64_t c = begin; c < end; ++c) one(c);
+      });
+    }
+    return out;
+  }
+};
+
+// The layer over chunks (see Chunks); irregular graphs run as one chunk. Returns
+// chunk_forward's results, with h_new and x_new joined and the saved tensors chunk after chunk.
 std::vector<Tensor> layer_forward(
     const Tensor& u, const OptTensor& lin_w_, const OptTensor& lin_b_, const Tensor& h,
     const Tensor& x, const Tensor& vel, const Tensor& edge_attr, const Tensor& inv_degree,
@@ -458,28 +497,15 @@ std::vector<Tensor> layer_forward(
     bool tanh_, bool save) {
   TORCH_CHECK(w.size() == 15, "layer_forward: expected 15 weights");
   const Tensor lin_w = opt(lin_w_), lin_b = opt(lin_b_);
-  const size_t chunks = bounds.size() - 1;
-  std::vector<std::vector<Tensor>> out(chunks);
-  auto run = [&](size_t c) {
-    at::NoGradGuard no_grad;  // grad mode is thread-local
-    const int64_t a = bounds[c], b = bounds[c + 1];
-    const bool whole = chunks == 1;
-    const Graph g = whole ? Graph{src, dst, num_nodes, k, regular}
-                          : Graph{local_src[c], local_src[c], b - a, k, true};
-    auto rows = [&](const Tensor& t) { return whole ? t : t.slice(0, a, b); };
-    auto edges = [&](const Tensor& t) { return whole ? t : t.slice(0, a * k, b * k); };
-    out[c] = chunk_forward(rows(u), lin_w, lin_b, rows(h), rows(x), rows(vel), edges(edge_attr),
-                           rows(inv_degree), w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
-                           w[8], w[9], w[10], w[11], w[12], w[13], w[14], g, update_h, residual,
-                           norm_diff, tanh_, save);
-  };
-  if (chunks == 1) {
-    run(0);
-    return out[0];
-  }
-  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) run(c);
+  const Chunks ch{src, dst, num_nodes, k, regular, bounds, local_src};
+  auto out = ch.run([&](size_t c) {
+    return chunk_forward(ch.rows(u, c), lin_w, lin_b, ch.rows(h, c), ch.rows(x, c),
+                         ch.rows(vel, c), ch.edges(edge_attr, c), ch.rows(inv_degree, c), w[0],
+                         w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], w[10], w[11],
+                         w[12], w[13], w[14], ch.graph(c), update_h, residual, norm_diff, tanh_,
+                         save);
   });
+  if (ch.whole()) return out[0];
   std::vector<Tensor> hs, xs, res;
   for (auto& o : out) {
     hs.push_back(o[0]);
@@ -498,30 +524,18 @@ std::vector<Tensor> layer_backward(
     const Tensor& src, const Tensor& dst, int64_t num_nodes, int64_t k, bool regular,
     const std::vector<int64_t>& bounds, const std::vector<Tensor>& local_src, bool update_h,
     bool residual, bool norm_diff, bool tanh_, std::vector<bool> need) {
-  const size_t chunks = bounds.size() - 1;
-  TORCH_CHECK(saved.size() == chunks * kNumSaved, "layer_backward: saved tensors do not match");
+  const Chunks ch{src, dst, num_nodes, k, regular, bounds, local_src};
+  TORCH_CHECK(saved.size() == ch.size() * kNumSaved,
+              "layer_backward: saved tensors do not match");
   const Tensor g_h = opt(g_h_), g_x = opt(g_x_);
-  std::vector<std::vector<Tensor>> out(chunks);
-  auto run = [&](size_t c) {
-    at::NoGradGuard no_grad;
-    const int64_t a = bounds[c], b = bounds[c + 1];
-    const bool whole = chunks == 1;
-    const Graph g = whole ? Graph{src, dst, num_nodes, k, regular}
-                          : Graph{local_src[c], local_src[c], b - a, k, true};
-    auto rows = [&](const Tensor& t) { return whole || !t.defined() ? t : t.slice(0, a, b); };
+  auto out = ch.run([&](size_t c) {
     std::vector<Tensor> s;
     s.reserve(kNumSaved);
     for (size_t i = c * kNumSaved; i < (c + 1) * kNumSaved; ++i) s.push_back(opt(saved[i]));
-    out[c] = chunk_backward(rows(g_h), rows(g_x), s, g, update_h, residual, norm_diff, tanh_,
-                            need);
-  };
-  if (chunks == 1) {
-    run(0);
-    return out[0];
-  }
-  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) run(c);
+    return chunk_backward(ch.rows(g_h, c), ch.rows(g_x, c), s, ch.graph(c), update_h, residual,
+                          norm_diff, tanh_, need);
   });
+  if (ch.whole()) return out[0];
   std::vector<Tensor> res(kNumGrads);
   for (size_t i = 0; i < kNumGrads; ++i) {
     if (!out[0][i].defined()) continue;
@@ -533,7 +547,7 @@ std::vector<Tensor> layer_backward(
       res[i] = at::cat(parts);
     } else {
       res[i] = out[0][i];
-      for (size_t c = 1; c < chunks; ++c) res[i] = res[i] + out[c][i];
+      for (size_t c = 1; c < ch.size(); ++c) res[i] = res[i] + out[c][i];
     }
   }
   return res;
