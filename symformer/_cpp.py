@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -51,12 +52,18 @@ def load(name: str) -> ModuleType | None:
     path = os.environ.get("PATH", "")
     os.environ["PATH"] = bin_dir + os.pathsep + path if bin_dir not in path.split(os.pathsep) \
         else path
+    module = f"symformer_{name}"
+    before, start = _builds(module), time.perf_counter()
     try:
         # -fopenmp: ATen's parallel_for is a header template over OpenMP pragmas; the OpenMP
         # runtime it links (libgomp.so.1) is the one PyTorch has already loaded.
-        return cpp_extension.load(f"symformer_{name}", [str(source)],
-                                  extra_cflags=["-O3", "-fopenmp"], extra_ldflags=["-fopenmp"],
-                                  verbose=False)
+        compiled = cpp_extension.load(module, [str(source)], extra_cflags=["-O3", "-fopenmp"],
+                                      extra_ldflags=["-fopenmp"], verbose=False)
+        if _builds(module) != before:  # built now, not loaded from the cache: say why it took
+            print(f"symformer: compiled the C++ kernels {name!r} in "
+                  f"{time.perf_counter() - start:.0f} s, once per version (cached in "
+                  f"{os.path.dirname(compiled.__file__)})", file=sys.stderr, flush=True)
+        return compiled
     except Exception as exc:  # no compiler, no ninja, a failed build: use the Python path
         warnings.warn(f"symformer: could not compile the C++ kernels {name!r} ({exc}); using "
                       "the Python implementation (same values, slower on the CPU). Set "
@@ -64,3 +71,15 @@ def load(name: str) -> ModuleType | None:
         return None
     finally:
         os.environ["PATH"] = path
+
+
+
+def _builds(module: str) -> dict:
+    """``{path: mtime}`` of the cached builds of ``module`` (empty if unknown)."""
+    from torch.utils import cpp_extension
+
+    try:  # a private helper of PyTorch: never let it stop the build
+        build_dir = Path(cpp_extension._get_build_directory(module, False))
+        return {p: p.stat().st_mtime for p in build_dir.glob(f"{module}*.so")}
+    except Exception:
+        return {}
