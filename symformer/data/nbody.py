@@ -37,6 +37,12 @@ simulations and sums pair forces in a different order than the original loop (di
 arithmetic to rounding, which the chaotic dynamics amplify in a few close encounters; the
 distribution of the data is the same.
 
+The generated data are the same on every machine, bit for bit: every step uses only elementwise
+IEEE operations in a fixed order (the pair forces are summed onto particles pair by pair, not
+by a matrix product, whose summation order depends on the BLAS library and the CPU). This
+matters: a last-bit change in that order moves 88 of the 2000 test systems by more than 1e-3 and
+EGNN's test MSE by 0.2% (valid: 1.1%).
+
 Generated splits are cached as ``.npz`` in ``cache_dir`` (default ``$SYMFORMER_CACHE/nbody``,
 else ``~/.cache/symformer/nbody``), written atomically; an unreadable cache file is regenerated.
 """
@@ -66,7 +72,7 @@ SPLITS = {"train": (0, 3000), "valid": (10000, 2000), "test": (12000, 2000)}
 PUBLISHED_MSE = {"linear": 0.0819, "se3_transformer": 0.0244, "tfn": 0.0155, "gnn": 0.0107,
                  "radial_field": 0.0104, "egnn": 0.0071, "segnn": 0.0043, "cgenn": 0.0039}
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: forces summed in a fixed order (version 1 depended on the BLAS)
 _CHUNK = 1024  # simulations integrated together: keeps the working set in cache
 
 
@@ -135,15 +141,13 @@ def integrate(loc: np.ndarray, vel: np.ndarray, charges: np.ndarray, *, n_steps:
     out_loc = np.empty((S, n_frames, N, 3))
     out_vel = np.empty((S, n_frames, N, 3))
     I, J = np.triu_indices(N, 1)
-    incidence = np.zeros((N, len(I)))  # F = incidence @ pair_forces: +f_ij on i, -f_ij on j
-    incidence[I, np.arange(len(I))], incidence[J, np.arange(len(I))] = 1.0, -1.0
     for s0 in range(0, S, _CHUNK):
         sl = slice(s0, min(s0 + _CHUNK, S))
         # Layout (N, 3, S): every operation runs over long contiguous rows of simulations.
         x = np.ascontiguousarray(loc[sl].transpose(1, 2, 0))
         v = np.ascontiguousarray(vel[sl].transpose(1, 2, 0))
         q = interaction_strength * charges[sl].T[I] * charges[sl].T[J]  # (P, s)
-        args = (q, I, J, incidence, max_force)
+        args = (q, I, J, max_force)
         v += dt * _forces(x, *args)
         # Steps after the last recorded one do not change the data.
         for i in range(1, n_frames * sample_freq + 1):
@@ -155,13 +159,19 @@ def integrate(loc: np.ndarray, vel: np.ndarray, charges: np.ndarray, *, n_steps:
     return {"loc": out_loc, "vel": out_vel}
 
 
-def _forces(x, q, I, J, incidence, max_force):
-    """Clipped Coulomb forces. x: (N, 3, s); q: (P, s) pair charge products -> (N, 3, s)."""
+def _forces(x, q, I, J, max_force):
+    """Clipped Coulomb forces. x: (N, 3, s); q: (P, s) pair charge products -> (N, 3, s).
+
+    Pair p adds f_p to particle I[p] and subtracts it from J[p], pair after pair: elementwise
+    operations in a fixed order, so the result does not depend on the BLAS or the CPU."""
     diff = x[I] - x[J]  # (P, 3, s), x_i - x_j
     d2 = diff[:, 0] * diff[:, 0] + diff[:, 1] * diff[:, 1] + diff[:, 2] * diff[:, 2]
     with np.errstate(divide="ignore", invalid="ignore"):
         diff *= (q / (d2 * np.sqrt(d2)))[:, None]
-    force = (incidence @ diff.reshape(len(I), -1)).reshape(x.shape)
+    force = np.zeros_like(x)
+    for p, (i, j) in enumerate(zip(I, J)):
+        force[i] += diff[p]
+        force[j] -= diff[p]
     return np.clip(force, -max_force, max_force, out=force)
 
 
