@@ -53,6 +53,7 @@ def load(name: str) -> ModuleType | None:
     os.environ["PATH"] = bin_dir + os.pathsep + path if bin_dir not in path.split(os.pathsep) \
         else path
     module = f"symformer_{name}"
+    _remove_stale_lock(module)
     before, start = _builds(module), time.perf_counter()
     try:
         # -fopenmp: ATen's parallel_for is a header template over OpenMP pragmas; the OpenMP
@@ -72,6 +73,24 @@ def load(name: str) -> ModuleType | None:
     finally:
         os.environ["PATH"] = path
 
+
+
+# A build holds a lock file in its folder; one killed outright (SIGKILL, out of memory) leaves
+# it behind, and PyTorch then waits for it forever. A build takes about half a minute.
+_STALE_LOCK_S = 600
+
+
+def _remove_stale_lock(module: str) -> None:
+    from torch.utils import cpp_extension
+
+    try:  # a private helper of PyTorch: never let it stop the build
+        lock = Path(cpp_extension._get_build_directory(module, False)) / "lock"
+        if lock.exists() and time.time() - lock.stat().st_mtime > _STALE_LOCK_S:
+            warnings.warn(f"symformer: removing the build lock {lock}, left {_STALE_LOCK_S} s ago "
+                          "or more by a build that did not finish", RuntimeWarning, stacklevel=3)
+            lock.unlink(missing_ok=True)
+    except Exception:
+        pass
 
 
 def _builds(module: str) -> dict:

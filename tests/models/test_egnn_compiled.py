@@ -188,3 +188,30 @@ def test_missing_compiler_warns_and_falls_back(monkeypatch):
         _cpp.load.cache_clear()
     with pytest.raises(FileNotFoundError, match="name"):
         _cpp.load("no_such_kernel")
+
+
+def test_stale_build_lock_is_removed(monkeypatch, tmp_path):
+    # A build killed outright leaves its lock file, on which PyTorch would wait forever.
+    import os
+    import time
+
+    from torch.utils import cpp_extension
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    lock = tmp_path / "symformer_egnn_layer" / "lock"
+    lock.parent.mkdir()
+    lock.touch()
+    calls = []
+    monkeypatch.setattr(cpp_extension, "load", lambda *a, **k: calls.append(lock.exists()))
+    _cpp.load.cache_clear()
+    try:
+        assert _cpp.load("egnn_layer") is None and calls == [True]  # a fresh lock: kept
+        old = time.time() - 2 * _cpp._STALE_LOCK_S
+        os.utime(lock, (old, old))
+        _cpp.load.cache_clear()
+        with pytest.warns(RuntimeWarning, match="removing the build lock"):
+            _cpp.load("egnn_layer")
+        assert calls == [True, False] and not lock.exists()
+    finally:
+        monkeypatch.undo()
+        _cpp.load.cache_clear()
