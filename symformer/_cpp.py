@@ -1,8 +1,8 @@
 """C++ kernels compiled at first use, with a Python fallback.
 
 Some hot CPU paths (an EGNN layer's forward and backward) run a long, fixed sequence of small
-operations whose cost on the CPU is mostly the Python interpreter's, not the arithmetic. Their C++
-versions live in ``symformer/models/csrc`` and are compiled by
+operations; in C++ each costs less to launch and the elementwise chains fuse into single passes.
+Their C++ versions live in ``symformer/models/csrc`` and are compiled by
 :func:`torch.utils.cpp_extension.load` the first time they are asked for (about half a minute;
 then cached by PyTorch under ``$TORCH_EXTENSIONS_DIR`` or ``~/.cache/torch_extensions``, keyed by
 the source, so later processes load in milliseconds). That needs a C++ compiler and ``ninja``.

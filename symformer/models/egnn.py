@@ -206,10 +206,11 @@ class _Layer(torch.autograd.Function):
 
 class _CompiledLayer(torch.autograd.Function):
     """:class:`_Layer` with its forward and backward in C++ (``csrc/egnn_layer.cpp``, compiled at
-    first use by :mod:`symformer._cpp`): the same operations without the interpreter's cost per
-    operation, which on a CPU is much of a small batch's step. With several :class:`_Chunks`, each
-    thread runs the whole layer on its own systems. Same arguments and results as
-    :class:`_Layer`, plus ``chunks`` last."""
+    first use by :mod:`symformer._cpp`): the same computation, with the chains of gathers,
+    elementwise operations and scatters between the matrix products as single loops and no
+    interpreter cost per operation. With several :class:`_Chunks`, each thread runs the whole
+    layer on its own systems. Same arguments and results as :class:`_Layer`, plus ``chunks``
+    last."""
 
     @staticmethod
     def forward(ctx, u, lin_w, lin_b, h, x, vel, edge_attr, inv_degree, *rest):
