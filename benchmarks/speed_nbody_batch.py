@@ -61,7 +61,7 @@ def ablation(size: int, threads: list[int], repeats: int) -> list[dict]:
     """EGNN's CPU execution modes and egnn-pytorch at one batch size, taking turns: the Python
     layers (``compiled=False``), the C++ layers run as one chunk, and split among threads (the
     default)."""
-    import symformer.models.egnn as egnn_module
+    import symformer.models._egnn_layers as egnn_module
 
     data = sb.nbody_batch(size)
     steps = {}

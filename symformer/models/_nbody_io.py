@@ -25,7 +25,8 @@ from ._checks import check_integer_dtype, check_point_cloud
 
 __all__ = ["NBODY_IN_TYPES", "EXAMPLE_SYSTEMS", "EXAMPLE_PARTICLES", "EXAMPLE_NODES",
            "example_inputs", "check_nbody_inputs", "fully_connected_edges", "system_edges",
-           "check_neighbors", "check_radius", "graph_options", "MessageGraph", "DenseGraph"]
+           "check_neighbors", "check_radius", "graph_options", "MessageGraph", "DenseGraph",
+           "GraphCache"]
 
 NBODY_IN_TYPES = {"pos": "node:point", "vel": "node:vector", "charges": "node:scalar",
                   "batch": "node:scalar"}
@@ -261,6 +262,40 @@ class MessageGraph:
     def inv_degree(self, dtype: torch.dtype) -> Tensor:
         """``1 / in-degree`` (1 for nodes without incoming edges), shape (N,)."""
         return 1.0 / self.degree.clamp(min=1).to(dtype)
+
+
+class GraphCache:
+    """A model's message-passing graph, kept while ``batch`` repeats.
+
+    A complete graph depends on ``batch`` only, so the last one is kept with a copy of its
+    ``batch``, and :meth:`graph` returns it again while the next ``batch`` is equal (one
+    comparison instead of some twenty operations; training batches of equal-size systems all
+    match). k-NN and radius graphs depend on positions and are never kept; nor is anything made
+    under ``torch.inference_mode``, whose tensors autograd could not save later.
+
+    Attributes
+    ----------
+    last : ``(batch copy, MessageGraph, derived)`` or None
+    """
+
+    def __init__(self):
+        self.last = None
+
+    def graph(self, pos: Tensor, batch: Tensor, neighbors: int | None = None,
+              radius: float | None = None) -> tuple[MessageGraph, dict]:
+        """``(MessageGraph, derived)``: the graph of :func:`system_edges` and a dict, kept with
+        it, for what callers derive from the graph alone."""
+        keep = neighbors is None and radius is None and not torch.is_inference_mode_enabled()
+        last = self.last
+        if keep and last is not None and last[0].shape == batch.shape \
+                and last[0].dtype == batch.dtype and last[0].device == batch.device \
+                and torch.equal(last[0], batch):
+            return last[1], last[2]
+        graph = MessageGraph(system_edges(pos, batch, neighbors, radius), pos.shape[0])
+        derived = {}
+        if keep:
+            self.last = (batch.clone(), graph, derived)
+        return graph, derived
 
 
 class DenseGraph:

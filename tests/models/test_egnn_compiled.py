@@ -6,8 +6,9 @@ import torch
 
 from symformer import _cpp
 from symformer.groups import E3, Symmetric
-from symformer.models import egnn as egnn_module
-from symformer.models.egnn import EGNN, _plan_chunks
+from symformer.models import _egnn_layers as egnn_module
+from symformer.models._egnn_layers import _plan_chunks
+from symformer.models.egnn import EGNN
 
 from nbody_model_checks import assert_nbody_equivariant, systems
 
@@ -92,13 +93,13 @@ def test_gradients_of_charges_and_unequal_systems(two_threads):
 def test_chunk_plan(two_threads):
     data = systems(5, seed=0)
     model = EGNN(hidden=8, n_layers=1, compiled=True).double()
-    graph, _ = model._message_graph(data["pos"], data["batch"])
+    graph, _ = model._graphs.graph(data["pos"], data["batch"])
     bounds, local_src = _plan_chunks(graph, data["batch"], 2)
     assert bounds == [0, 10, 25]  # split at a system boundary near the middle
     for (a, b), src in zip(zip(bounds, bounds[1:]), local_src):
         assert src.numel() == graph.k * (b - a) and 0 <= src.min() and src.max() < b - a
     shuffled = _shuffled(data)
-    graph, _ = model._message_graph(shuffled["pos"], shuffled["batch"])
+    graph, _ = model._graphs.graph(shuffled["pos"], shuffled["batch"])
     assert _plan_chunks(graph, shuffled["batch"], 2).bounds == [0, 25]  # systems not contiguous
     assert _plan_chunks(graph, shuffled["batch"], 1).bounds == [0, 25]
 
@@ -107,22 +108,22 @@ def test_graph_cache():
     model = EGNN(hidden=8, n_layers=2).double()
     data = systems(3)
     out = model(**data)
-    graph = model._graph_cache[1]
+    graph = model._graphs.last[1]
     again = {**data, "batch": data["batch"].clone()}  # an equal batch, another tensor
     torch.testing.assert_close(model(**again), out, rtol=0, atol=0)
-    assert model._graph_cache[1] is graph
+    assert model._graphs.last[1] is graph
     other = systems(4, seed=1)  # another batch: a new graph, the right answer
     fresh = EGNN(hidden=8, n_layers=2).double()
     fresh.load_state_dict(model.state_dict())
     torch.testing.assert_close(model(**other), fresh(**other), rtol=0, atol=0)
-    assert model._graph_cache[1] is not graph
+    assert model._graphs.last[1] is not graph
     with torch.inference_mode():  # not kept: its tensors could not be saved by autograd later
         model(**data)
-    assert model._graph_cache[1] is not graph and not model._graph_cache[0].is_inference()
+    assert model._graphs.last[1] is not graph and not model._graphs.last[0].is_inference()
     model(**data).sum().backward()  # training after inference mode still works
     knn = EGNN(hidden=8, n_layers=1, neighbors=2).double()
     knn(**data)
-    assert knn._graph_cache is None  # k-NN graphs depend on positions: never kept
+    assert knn._graphs.last is None  # k-NN graphs depend on positions: never kept
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])

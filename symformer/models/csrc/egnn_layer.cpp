@@ -1,6 +1,6 @@
 // EGNN layer (E_GCL_vel) forward and hand-written backward on the CPU, compiled at first use.
 //
-// The computation of symformer/models/egnn.py (_Layer.forward/backward), called from C++: the
+// The computation of symformer/models/_egnn_layers.py (_Layer.forward/backward), in C++: the
 // matrix products and sigmoids are ATen's, and the chains of gathers, elementwise operations
 // and scatters between them are single passes over the edges (the fused edge loops below). A
 // layer then costs its arithmetic and ATen's dispatch, not the Python interpreter's cost per
@@ -338,7 +338,8 @@ std::vector<Tensor> chunk_forward(
   const Tensor t = at::addmm(b_eff, u, w_eff.t());  // [N, 3-4 H]
   auto ts = t.split(H, 1);
   // diff [E, 3], r = [|diff|^2, edge_attr] [E, 1 + edge_dim], q [E, 1] and dn [E, 3]
-  const auto geometry = edge_geometry(x.contiguous(), edge_attr, g, norm_diff);
+  const Tensor xc = x.contiguous();
+  const auto geometry = edge_geometry(xc, edge_attr, g, norm_diff);
   const Tensor &diff = geometry[0], &r = geometry[1], &q = geometry[2], &dn = geometry[3];
   Tensor a1 = edge_preactivation(t, H, r, w_r, g);  // [E, H]
   Tensor d1 = silu_slope_(a1, save);
@@ -351,8 +352,8 @@ std::vector<Tensor> chunk_forward(
   Tensor sv = ts[2].contiguous();
   Tensor dv = silu_slope_(sv, save);
   const Tensor phi_v = at::addmm(b_v2, sv, w_v2.t());  // [N, 1]
-  const auto update = coordinate_update(x.contiguous(), dn, phi, inv_degree.contiguous(), phi_v,
-                                        vel.contiguous(), g);
+  const Tensor inv_deg = inv_degree.contiguous();
+  const auto update = coordinate_update(xc, dn, phi, inv_deg, phi_v, vel.contiguous(), g);
   const Tensor &x_new = update[0], &inside = update[1];
   Tensor h_new, agg, sz, dz;
   if (update_h) {
@@ -365,7 +366,7 @@ std::vector<Tensor> chunk_forward(
   std::vector<Tensor> res{h_new, x_new};
   if (save) {
     res.insert(res.end(), {u, lin_w, lin_b, w_cat, w_eff, r, w_r, a1, d1, w_2, m, d2, w_c, a3,
-                           d3, w_o, phi, diff, dn, q, inside, inv_degree.contiguous(), vel,
+                           d3, w_o, phi, diff, dn, q, inside, inv_deg, vel,
                            sv, dv, w_v2, phi_v, w_q, agg, sz, dz, w_n2});
   }
   return res;
@@ -555,8 +556,8 @@ std::vector<Tensor> layer_backward(
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
   namespace py = pybind11;
-  module.def("layer_forward", &layer_forward, "EGNN layer forward (see egnn.py _Layer)",
+  module.def("layer_forward", &layer_forward, "EGNN layer forward (see _egnn_layers.py _Layer)",
              py::call_guard<py::gil_scoped_release>());
-  module.def("layer_backward", &layer_backward, "EGNN layer backward (see egnn.py _Layer)",
+  module.def("layer_backward", &layer_backward, "EGNN layer backward (see _egnn_layers.py _Layer)",
              py::call_guard<py::gil_scoped_release>());
 }
